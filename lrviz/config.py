@@ -1,0 +1,137 @@
+"""The experiment config: plain JSON, validated here and nowhere else.
+
+Sections: schedule (required), optimizer, data, model, training. Every section but
+schedule may be left out and takes its defaults; unknown keys are errors. The validated
+config is a plain dict in canonical form: the URL, the JSON download, the CLI and the
+generated code are all made from it.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .params import ConfigError, Param, Section
+from .schedules import check_schedule
+
+OPTIMIZER = Section((
+    Param("beta_1", 0.9, "float", "Decay of the first-moment (mean) estimate.", low=0.0, high=1.0,
+          high_open=True),
+    Param("beta_2", 0.999, "float", "Decay of the second-moment (variance) estimate.", low=0.0, high=1.0,
+          high_open=True),
+    Param("epsilon", 1e-7, "float", "Added to the denominator for numerical stability.", low=0.0,
+          high=1.0, low_open=True, log=True),
+    Param("amsgrad", False, "bool", "Use the maximum of past second moments (AMSGrad)."),
+    Param("weight_decay", None, "float", "Decoupled weight decay: var -= var · wd · lr (null: off).",
+          low=0.0, high=1.0, optional=True, log=True),
+    Param("clipnorm", None, "float", "Clip each gradient to this norm (null: off).", low=0.0, high=1e6,
+          low_open=True, optional=True),
+    Param("clipvalue", None, "float", "Clip each gradient element to ±value (null: off).", low=0.0,
+          high=1e6, low_open=True, optional=True),
+    Param("global_clipnorm", None, "float", "Clip all gradients by their global norm (null: off).",
+          low=0.0, high=1e6, low_open=True, optional=True),
+))
+
+DATASETS = ("moons", "circles", "spirals", "xor", "blobs", "regression",
+            "digits", "breast_cancer", "wine", "iris", "csv")
+# Row counts of the tables scikit-learn ships, so that steps per epoch are known without loading.
+TABLE_ROWS = {"digits": 1797, "breast_cancer": 569, "wine": 178, "iris": 150}
+
+DATA = Section((
+    Param("name", "moons", "choice", "Dataset.", choices=DATASETS),
+    Param("n_samples", 2000, "int", "Samples to generate (synthetic sets only).", low=20, high=200_000),
+    Param("noise", 0.2, "float", "Noise of the synthetic sets.", low=0.0, high=5.0),
+    Param("validation_split", 0.2, "float", "Fraction held out for val_loss.", low=0.0, high=0.9),
+    Param("seed", 0, "int", "Seed of the generated data and of the split.", low=0, high=2**31 - 1),
+    Param("path", None, "text", "CSV file (name: csv).", optional=True, max_len=4096),
+    Param("target", None, "text", "CSV column to predict (default: the last).", optional=True,
+          max_len=200),
+    Param("task", "auto", "choice", "CSV task; auto detects it from the target column.",
+          choices=("auto", "classification", "regression")),
+))
+
+MODEL = Section((
+    Param("hidden_units", [16, 16], "ints", "Units of each hidden Dense layer.", low=1, high=1024,
+          max_len=8),
+    Param("activation", "relu", "choice", "Activation of the hidden layers.",
+          choices=("relu", "tanh", "gelu", "sigmoid", "elu")),
+))
+
+TRAINING = Section((
+    Param("epochs", 20, "int", "Passes over the training data.", low=1, high=10_000),
+    Param("batch_size", 32, "int", "Samples per optimizer step.", low=1, high=65_536),
+    Param("seed", 0, "int", "Seed of weights and shuffling: same seed, same curves.", low=0,
+          high=2**31 - 1),
+))
+
+SECTIONS = {"optimizer": OPTIMIZER, "data": DATA, "model": MODEL, "training": TRAINING}
+KERAS2_KEYS = {"lr": "Keras 3 removed `lr`; the rate comes from the schedule section",
+               "decay": "Keras 3 ignores `decay`; use schedule kind 'legacy_adam_decay'"}
+
+
+def validate(raw) -> dict:
+    """Check a whole experiment config; return its canonical form or raise ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config", raw, "allowed: a JSON object with a 'schedule' section")
+    for key in raw:
+        if key != "schedule" and key not in SECTIONS:
+            raise ConfigError(key, raw[key], "unknown section; allowed: schedule, " + ", ".join(SECTIONS))
+    if "schedule" not in raw:
+        raise ConfigError("schedule", None, "required: a schedule section")
+    out = {"schedule": check_schedule(raw["schedule"], "schedule")}
+    optimizer = raw.get("optimizer", {})
+    if isinstance(optimizer, dict):
+        for key, why in KERAS2_KEYS.items():
+            if key in optimizer:
+                raise ConfigError(f"optimizer.{key}", optimizer[key], why)
+        if "learning_rate" in optimizer:
+            raise ConfigError("optimizer.learning_rate", optimizer["learning_rate"],
+                              "the learning rate is set by the schedule section")
+    for name, section in SECTIONS.items():
+        out[name] = section.check(raw.get(name, {}), name)
+    clips = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if out["optimizer"][k] is not None]
+    if len(clips) > 1:
+        raise ConfigError(f"optimizer.{clips[1]}", out["optimizer"][clips[1]],
+                          f"only one of clipnorm, clipvalue, global_clipnorm may be set ({clips[0]} is)")
+    if out["data"]["name"] == "csv" and not out["data"]["path"]:
+        raise ConfigError("data.path", None, "required when data.name is 'csv': a CSV file")
+    return out
+
+
+def default(schedule: dict | None = None) -> dict:
+    from .schedules import make
+
+    return validate({"schedule": schedule or make("constant")})
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate a JSON config file; every failure is a ConfigError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("config file", str(path), f"cannot be read: {exc.__class__.__name__}") from None
+    return loads(text)
+
+
+def loads(text: str) -> dict:
+    try:
+        raw = json.loads(text, parse_constant=lambda c: float(c))
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError("config", text[:40], f"allowed: valid JSON ({exc})") from None
+    return validate(raw)
+
+
+def train_size(data: dict) -> int:
+    """Training rows after the validation split, without loading the data."""
+    name = data["name"]
+    if name == "csv":
+        from .data import csv_rows
+
+        rows = csv_rows(data["path"])
+    else:
+        rows = TABLE_ROWS.get(name, data["n_samples"])
+    return rows - int(math.floor(rows * data["validation_split"]))
+
+
+def steps_per_epoch(cfg: dict) -> int:
+    return max(1, math.ceil(train_size(cfg["data"]) / cfg["training"]["batch_size"]))

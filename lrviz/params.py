@@ -1,0 +1,119 @@
+"""Declared parameters: one declaration drives validation, defaults and the page's widgets."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad config value. The message always names the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field}: got {_show(value)}; {allowed}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument: its name is the Keras-style config key.
+
+    kind: float, int, bool, choice, floats (list), ints (list), text.
+    low/high bound the value; low_open/high_open make a bound exclusive.
+    log: the page should use a log-scale control. optional: None is allowed.
+    """
+
+    name: str
+    default: Any
+    kind: str = "float"
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    log: bool = False
+    optional: bool = False
+    choices: tuple = ()
+    max_len: int = 1000
+
+    def allowed(self) -> str:
+        if self.kind == "bool":
+            return "allowed: true or false"
+        if self.kind == "choice":
+            return "allowed: one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "text":
+            return f"allowed: a string of at most {self.max_len} characters"
+        what = {"float": "a number", "int": "an integer", "floats": "a list of numbers",
+                "ints": "a list of integers"}[self.kind]
+        lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        hi = "" if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
+        bounds = " and ".join(b for b in (lo, hi) if b)
+        each = " each" if self.kind in ("floats", "ints") else ""
+        text = f"allowed: {what}" + (f"{each} {bounds}" if bounds else "")
+        return text + (", or null" if self.optional else "")
+
+    def check(self, value: Any, where: str) -> Any:
+        """Return the value in canonical form, or raise ConfigError naming `where`."""
+        if value is None and self.optional:
+            return None
+        k = self.kind
+        if k == "bool":
+            if not isinstance(value, bool):
+                raise ConfigError(where, value, self.allowed())
+            return value
+        if k == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise ConfigError(where, value, self.allowed())
+            return value
+        if k == "text":
+            if not isinstance(value, str) or len(value) > self.max_len:
+                raise ConfigError(where, value, self.allowed())
+            return value
+        if k in ("floats", "ints"):
+            if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= self.max_len:
+                raise ConfigError(where, value, self.allowed())
+            return [self._number(v, f"{where}[{i}]", k == "ints") for i, v in enumerate(value)]
+        return self._number(value, where, k == "int")
+
+    def _number(self, value: Any, where: str, integer: bool) -> float | int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(where, value, self.allowed())
+        if not math.isfinite(value):
+            raise ConfigError(where, value, self.allowed())
+        if integer:
+            if value != int(value):
+                raise ConfigError(where, value, self.allowed())
+            value = int(value)
+        else:
+            value = float(value)
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if too_low or too_high:
+            raise ConfigError(where, value, self.allowed())
+        return value
+
+
+@dataclass(frozen=True)
+class Section:
+    """A group of Params read from one JSON object (a config section or a schedule family)."""
+
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def check(self, raw: Any, where: str, extra_keys: tuple[str, ...] = ()) -> dict:
+        """Validate a JSON object: unknown keys are errors, missing keys take defaults."""
+        if not isinstance(raw, dict):
+            raise ConfigError(where, raw, "allowed: a JSON object")
+        names = {p.name for p in self.params}
+        for key in raw:
+            if key not in names and key not in extra_keys:
+                allowed = ", ".join(sorted(names | set(extra_keys)))
+                raise ConfigError(f"{where}.{key}", raw[key], f"unknown key; allowed keys: {allowed}")
+        return {p.name: p.check(raw.get(p.name, p.default), f"{where}.{p.name}") for p in self.params}

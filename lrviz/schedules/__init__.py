@@ -1,0 +1,114 @@
+"""The schedule catalogue: every family, its validation, and its curve.
+
+A schedule config is either Keras's serialised form, {"class_name": ..., "config": {...}},
+for Keras's six LearningRateSchedule classes, or {"kind": ..., <arguments>} for the rest.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..params import ConfigError
+from .base import EPOCH, METRIC, STEP, Family, Timeline
+
+KERAS_MODULE = "keras.optimizers.schedules"
+
+
+def _collect() -> dict[str, Family]:
+    from . import epoch_based, expression, keras_classes, per_step, plateau
+
+    out: dict[str, Family] = {}
+    for module in (per_step, keras_classes, epoch_based, plateau, expression):
+        for fam in module.FAMILIES:
+            out[fam.id] = fam
+    return out
+
+
+FAMILIES: dict[str, Family] = _collect()
+
+
+def get_family(family_id: str) -> Family:
+    return FAMILIES[family_id]
+
+
+def family_id(cfg: dict) -> str:
+    """The family a canonical schedule config belongs to."""
+    return cfg["class_name"] if "class_name" in cfg else cfg["kind"]
+
+
+def params_of(cfg: dict) -> dict:
+    return cfg["config"] if "class_name" in cfg else {k: v for k, v in cfg.items() if k != "kind"}
+
+
+def make(family: str, **params) -> dict:
+    """A canonical schedule config from a family id and its arguments (defaults filled)."""
+    fam = FAMILIES[family]
+    full = {**fam.defaults(), **params}
+    return {"class_name": family, "config": full} if fam.keras_class else {"kind": family, **full}
+
+
+def check_schedule(raw, where: str = "schedule") -> dict:
+    """Validate a schedule config and return its canonical form, or raise ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(where, raw, "allowed: a JSON object with 'kind' or 'class_name'")
+    if "class_name" in raw:
+        return _check_keras_form(raw, where)
+    kind = raw.get("kind")
+    fam = FAMILIES.get(kind) if isinstance(kind, str) else None
+    if fam is None or fam.keras_class:
+        kinds = ", ".join(sorted(f.id for f in FAMILIES.values() if not f.keras_class))
+        raise ConfigError(f"{where}.kind", kind, f"allowed kinds: {kinds} (or a Keras class_name)")
+    params = {k: v for k, v in raw.items() if k != "kind"}
+    checked = fam.section.check(params, where)
+    if fam.check:
+        fam.check(checked, where)
+    return {"kind": fam.id, **checked}
+
+
+def _check_keras_form(raw: dict, where: str) -> dict:
+    for key in raw:
+        if key not in ("class_name", "config", "module", "registered_name"):
+            raise ConfigError(f"{where}.{key}", raw[key],
+                              "unknown key; allowed keys: class_name, config, module, registered_name")
+    name = raw["class_name"]
+    fam = FAMILIES.get(name) if isinstance(name, str) else None
+    if fam is None or not fam.keras_class:
+        names = ", ".join(sorted(f.id for f in FAMILIES.values() if f.keras_class))
+        raise ConfigError(f"{where}.class_name", name, f"allowed: {names}")
+    if raw.get("module", KERAS_MODULE) != KERAS_MODULE:
+        raise ConfigError(f"{where}.module", raw["module"], f"allowed: {KERAS_MODULE!r}")
+    if raw.get("registered_name") not in (None, name):
+        raise ConfigError(f"{where}.registered_name", raw["registered_name"], f"allowed: null or {name!r}")
+    config = raw.get("config", {})
+    if isinstance(config, dict) and "name" in config:
+        if not isinstance(config["name"], str) or len(config["name"]) > 100:
+            raise ConfigError(f"{where}.config.name", config["name"], "allowed: a short string")
+        config = {k: v for k, v in config.items() if k != "name"}
+    checked = fam.section.check(config, f"{where}.config")
+    if fam.check:
+        fam.check(checked, f"{where}.config")
+    return {"class_name": name, "config": checked}
+
+
+def curve_on(cfg: dict, timeline: Timeline) -> np.ndarray:
+    """The learning rate at every step of a timeline, float64."""
+    fam = FAMILIES[family_id(cfg)]
+    with np.errstate(all="ignore"):
+        values = fam.curve(params_of(cfg), timeline)
+    return np.broadcast_to(np.asarray(values, dtype=np.float64), timeline.step.shape).copy()
+
+
+def curve(cfg: dict, epochs: int, steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(step, epoch, learning_rate) for every optimizer step of a run."""
+    t = Timeline.of(epochs, steps_per_epoch)
+    return t.step.astype(np.int64), t.epoch.astype(np.int64), curve_on(cfg, t)
+
+
+def keras_learning_rate(cfg: dict, steps_per_epoch: int, total_steps: int) -> tuple:
+    """(Adam's learning_rate argument, [callbacks]) that make Keras apply this schedule."""
+    fam = FAMILIES[family_id(cfg)]
+    return fam.keras(params_of(cfg), steps_per_epoch, total_steps)
+
+
+__all__ = ["FAMILIES", "Family", "Timeline", "STEP", "EPOCH", "METRIC", "ConfigError",
+           "get_family", "family_id", "params_of", "make", "check_schedule", "curve", "curve_on",
+           "keras_learning_rate"]

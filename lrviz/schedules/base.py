@@ -1,0 +1,82 @@
+"""What a schedule family is, and the timeline its curve is evaluated on.
+
+A family's curve is written once against an array namespace `xp`: NumPy for the preview
+(float64, vectorised over every step), `keras.ops` inside training, where the same function
+becomes a real `LearningRateSchedule` (see `to_keras.py`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..params import Param, Section
+
+# Which Keras mechanism applies the rate during training.
+STEP = "step"        # a LearningRateSchedule, evaluated at every optimizer iteration
+EPOCH = "epoch"      # a function of the epoch through keras.callbacks.LearningRateScheduler
+METRIC = "metric"    # keras.callbacks.ReduceLROnPlateau, reacting to a monitored metric
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Where a curve is evaluated. step is the 0-based optimizer iteration; epoch covers
+    steps epoch·steps_per_epoch … (epoch+1)·steps_per_epoch − 1."""
+
+    step: Any
+    epoch: Any
+    steps_per_epoch: int
+    total_steps: int
+    xp: Any = np
+
+    @classmethod
+    def of(cls, epochs: int, steps_per_epoch: int) -> "Timeline":
+        step = np.arange(epochs * steps_per_epoch, dtype=np.float64)
+        return cls(step, np.floor(step / steps_per_epoch), steps_per_epoch, len(step))
+
+    def shifted(self, offset: float) -> "Timeline":
+        """The timeline seen by a schedule that starts `offset` steps later (optax's join)."""
+        xp = self.xp
+        step = xp.maximum(self.step - offset, 0.0)
+        return Timeline(step, xp.floor(step / self.steps_per_epoch), self.steps_per_epoch,
+                        max(self.total_steps - int(offset), 1), xp)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One schedule family, declared once.
+
+    id: the Keras class name (for Keras's own classes) or the config's `kind`.
+    curve(params, timeline) -> learning rate at every step of the timeline.
+    keras(params, timeline_info) -> (Adam's learning_rate, [callbacks]); imports Keras lazily.
+    check(params, where): cross-field rules; raises ConfigError.
+    """
+
+    id: str
+    label: str
+    params: tuple[Param, ...]
+    formula: str
+    curve: Callable[[dict, Timeline], Any]
+    keras: Callable[[dict, int, int], tuple]
+    driver: str = STEP
+    keras_class: bool = False
+    check: Callable[[dict, str], None] | None = None
+    note: str = ""
+
+    @property
+    def section(self) -> Section:
+        return Section(self.params)
+
+    def defaults(self) -> dict:
+        return self.section.defaults()
+
+
+def rate(name: str = "initial_learning_rate", default: float = 0.001, help: str = "") -> Param:
+    """A learning rate: positive, log-scale on the page."""
+    return Param(name, default, "float", help or "Learning rate at step 0.",
+                 low=0.0, high=10.0, low_open=True, log=True)
+
+
+def steps(name: str, default: int, help: str, low: int = 1) -> Param:
+    return Param(name, default, "int", help, low=low, high=10_000_000)
