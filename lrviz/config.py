@@ -95,7 +95,26 @@ def validate(raw) -> dict:
                           f"only one of clipnorm, clipvalue, global_clipnorm may be set ({clips[0]} is)")
     if out["data"]["name"] == "csv" and not out["data"]["path"]:
         raise ConfigError("data.path", None, "required when data.name is 'csv': a CSV file")
+    _check_monitor(out)
     return out
+
+
+def _check_monitor(cfg: dict) -> None:
+    """ReduceLROnPlateau only warns when its metric never appears, and then never reduces."""
+    sched, data = cfg["schedule"], cfg["data"]
+    if sched.get("kind") != "reduce_lr_on_plateau":
+        return
+    monitor = sched["monitor"]
+    if monitor.startswith("val_") and data["validation_split"] == 0:
+        raise ConfigError("schedule.monitor", monitor,
+                          "a val_ metric needs data.validation_split > 0; monitor 'loss' instead")
+    regression = data["name"] == "regression" or data["task"] == "regression"
+    classification = data["name"] not in ("regression", "csv") or data["task"] == "classification"
+    metric = monitor.removeprefix("val_")
+    if (metric == "accuracy" and regression) or (metric == "mae" and classification):
+        task = "regression" if regression else "classification"
+        raise ConfigError("schedule.monitor", monitor,
+                          f"this {task} run records {'mae' if regression else 'accuracy'}, not {metric}")
 
 
 def default(schedule: dict | None = None) -> dict:

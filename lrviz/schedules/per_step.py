@@ -2,9 +2,12 @@
 evaluates the same formula with keras.ops (see to_keras.formula_schedule)."""
 from __future__ import annotations
 
-from .base import Family, rate
-from .to_keras import keras_class, formula_schedule
-from ..params import Param
+import math
+from dataclasses import replace
+
+from ..params import ConfigError, Param
+from .base import STEP, Family, rate, steps
+from .to_keras import formula_schedule, keras_class, warmup_schedule
 
 
 def _constant(p, t):
@@ -23,6 +26,122 @@ def _legacy_keras(p, steps_per_epoch, total_steps):
                   "decay_rate": p["decay"], "staircase": False}, steps_per_epoch, total_steps)
 
 
+def _cyclical(p, t):
+    # Smith (2017), as tensorflow_addons' CyclicalLearningRate and PyTorch's CyclicLR.
+    xp, s, half = t.xp, t.step, p["step_size"]
+    cycle = xp.floor(1.0 + s / (2.0 * half))
+    x = xp.abs(s / half - 2.0 * cycle + 1.0)
+    if p["mode"] == "triangular2":
+        scale = xp.power(0.5, cycle - 1.0)
+    elif p["mode"] == "exp_range":
+        scale = xp.power(p["gamma"], s)
+    else:
+        scale = 1.0
+    low = p["initial_learning_rate"]
+    return low + (p["maximal_learning_rate"] - low) * xp.maximum(0.0, 1.0 - x) * scale
+
+
+def _anneal(xp, strategy, start, end, pct):
+    if strategy == "cos":
+        # (1 + cos πp) / 2 written as cos²(πp/2): the same value, without float32 cancellation near p = 1.
+        return end + (start - end) * xp.cos(0.5 * math.pi * pct) ** 2
+    return start * (1.0 - pct) + end * pct  # exact at both ends in float32 too
+
+
+def _one_cycle(p, t):
+    # PyTorch's OneCycleLR: phase i runs from the previous end_step to its own, and the last
+    # phase also covers anything after it.
+    xp, s, n = t.xp, t.step, t.total_steps
+    top = p["maximal_learning_rate"]
+    low = top / p["div_factor"]
+    final = low / p["final_div_factor"]
+    up_end = p["pct_start"] * n - 1.0
+    if p["three_phase"]:
+        phases = [(up_end, low, top), (2.0 * p["pct_start"] * n - 2.0, top, low), (n - 1.0, low, final)]
+    else:
+        phases = [(up_end, low, top), (n - 1.0, top, final)]
+    starts = [0.0] + [end for end, _, _ in phases[:-1]]
+    lr = None
+    for (end, a, b), begin in reversed(list(zip(phases, starts))):
+        # A phase shorter than one step (tiny pct_start) would divide by zero; PyTorch crashes there.
+        pct = (s - begin) / max(end - begin, 1e-12)
+        here = _anneal(xp, p["anneal_strategy"], a, b, pct)
+        lr = here if lr is None else xp.where(s <= end, here, lr)
+    return lr
+
+
+def _wsd(p, t):
+    # Hugging Face's get_wsd_schedule: every phase is scaled between alpha and 1.
+    xp, s, alpha = t.xp, t.step, p["alpha"]
+    w, stable, d = p["warmup_steps"], p["stable_steps"], p["decay_steps"]
+    warm = s / max(w, 1)
+    progress = xp.minimum(xp.maximum(s - w - stable, 0.0) / max(d, 1), 1.0)
+    if p["decay_type"] == "cosine":
+        decayed = xp.cos(0.5 * math.pi * progress) ** 2  # (1 + cos πp) / 2, see _anneal
+    else:
+        decayed = 1.0 - progress
+    factor = xp.where(s < w, warm, xp.where(s < w + stable, 1.0, decayed))
+    return p["initial_learning_rate"] * (alpha + (1.0 - alpha) * factor)
+
+
+def _inverse_sqrt(p, t):
+    # Hugging Face's get_inverse_sqrt_schedule; timescale defaults to warmup_steps or 10,000.
+    xp, s, w = t.xp, t.step, p["warmup_steps"]
+    timescale = p["timescale"] or w or 10_000
+    after = 1.0 / xp.sqrt((xp.maximum(s, w) + timescale - w) / timescale)
+    return p["initial_learning_rate"] * xp.where(s < w, s / max(w, 1), after)
+
+
+def _inner(p):
+    from . import FAMILIES, family_id, params_of
+
+    return FAMILIES[family_id(p["schedule"])], params_of(p["schedule"])
+
+
+def _linear_warmup(p, t):
+    # optax's join_schedules: the inner schedule starts at step W, seeing its own step 0.
+    fam, inner = _inner(p)
+    w, start = p["warmup_steps"], p["initial_learning_rate"]
+    later = t.shifted(w)
+    after = fam.curve(inner, later)
+    first = fam.curve(inner, replace(later, step=0.0 * later.step, epoch=0.0 * later.epoch))
+    warm = start + (first - start) * t.step / max(w, 1)
+    return t.xp.where(t.step < w, warm, after)
+
+
+def _linear_warmup_keras(p, steps_per_epoch, total_steps):
+    from . import keras_learning_rate
+
+    w = p["warmup_steps"]
+    inner, _ = keras_learning_rate(p["schedule"], steps_per_epoch, max(total_steps - w, 1))
+    return warmup_schedule(inner, p["initial_learning_rate"], w, p), []
+
+
+class ScheduleParam(Param):
+    """A nested schedule config, validated like the top-level one."""
+
+    def allowed(self) -> str:
+        return "allowed: a per-step schedule object ({'kind': ...} or {'class_name': ...})"
+
+    def check(self, value, where):
+        from . import FAMILIES, check_schedule, family_id
+
+        if isinstance(value, dict) and value.get("kind") == "linear_warmup":
+            raise ConfigError(f"{where}.kind", "linear_warmup",
+                              "a warmup cannot wrap another warmup; use one with more warmup_steps")
+        checked = check_schedule(value, where)
+        fam = FAMILIES[family_id(checked)]
+        if fam.driver != STEP:
+            field = f"{where}.class_name" if "class_name" in checked else f"{where}.kind"
+            raise ConfigError(field, fam.id, f"allowed: a per-step schedule; {fam.id} is driven by the "
+                              f"{fam.driver}, not the step, so a warmup counted in steps cannot wrap it")
+        return checked
+
+
+COSINE = {"class_name": "CosineDecay",
+          "config": {"initial_learning_rate": 0.01, "decay_steps": 1000, "alpha": 0.0,
+                     "warmup_target": None, "warmup_steps": 0}}
+
 FAMILIES = (
     Family("constant", "Constant", (rate("learning_rate", 0.001, "Adam's learning_rate, unchanged."),),
            r"\eta_s = \eta", _constant, formula_schedule("constant")),
@@ -32,4 +151,55 @@ FAMILIES = (
            r"\eta_s = \frac{\eta_0}{1 + \text{decay} \cdot s}", _legacy, _legacy_keras,
            note="Keras 3 ignores Adam(decay=…) with only a warning; this is its exact equivalent, "
                 "InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)."),
+    Family("cyclical", "Cyclical (CLR)",
+           (rate(default=0.0001, help="Lowest rate of each cycle (Smith's base_lr)."),
+            rate("maximal_learning_rate", 0.01, "Highest rate of each cycle (Smith's max_lr)."),
+            steps("step_size", 200, "Steps of half a cycle, from lowest to highest."),
+            Param("mode", "triangular", "choice", "triangular: same height; triangular2: halves every "
+                  "cycle; exp_range: height times gamma^step.",
+                  choices=("triangular", "triangular2", "exp_range")),
+            Param("gamma", 0.999, "float", "Per-step height factor of exp_range.", low=0.0, high=1.0,
+                  low_open=True)),
+           r"\eta_s = \eta_{lo} + (\eta_{hi} - \eta_{lo}) \max(0, 1 - |s/S - 2c + 1|)\,\sigma,"
+           r"\ c = \lfloor 1 + s / 2S \rfloor,\ \sigma = 1,\ 2^{1-c} \text{ or } \gamma^{s}",
+           _cyclical, formula_schedule("cyclical")),
+    Family("one_cycle", "One-cycle",
+           (rate("maximal_learning_rate", 0.01, "Peak rate, reached at pct_start of the run."),
+            Param("pct_start", 0.3, "float", "Fraction of the run spent rising.", low=0.0, high=1.0,
+                  low_open=True, high_open=True),
+            Param("anneal_strategy", "cos", "choice", "Shape of each phase.", choices=("cos", "linear")),
+            Param("div_factor", 25.0, "float", "Start rate = maximal_learning_rate / div_factor.",
+                  low=1.0, high=1e6, log=True),
+            Param("final_div_factor", 1e4, "float", "End rate = start rate / final_div_factor.",
+                  low=1.0, high=1e9, log=True),
+            Param("three_phase", False, "bool", "Fall back to the start rate before the final descent "
+                  "(fast.ai's shape).")),
+           r"\eta: \tfrac{\eta_{max}}{div} \nearrow \eta_{max} \searrow \tfrac{\eta_{max}}{div \cdot final}"
+           r"\ \text{(PyTorch OneCycleLR over all steps)}",
+           _one_cycle, formula_schedule("one_cycle"),
+           note="The run's total steps set the shape: more epochs stretch the cycle."),
+    Family("warmup_stable_decay", "Warmup-stable-decay",
+           (rate(default=0.001, help="Peak rate, held during the stable phase."),
+            steps("warmup_steps", 100, "Steps of linear warmup from alpha · peak.", low=0),
+            steps("stable_steps", 500, "Steps held at the peak.", low=0),
+            steps("decay_steps", 400, "Steps of the final decay to alpha · peak."),
+            Param("alpha", 0.0, "float", "Floor as a fraction of the peak rate.", low=0.0, high=1.0),
+            Param("decay_type", "linear", "choice", "Shape of the decay.", choices=("linear", "cosine"))),
+           r"\eta_s = \eta_{peak}\,(\alpha + (1 - \alpha) f(s)),\ f: 0 \nearrow 1 \to 1 \searrow 0",
+           _wsd, formula_schedule("warmup_stable_decay")),
+    Family("inverse_sqrt", "Inverse square root",
+           (rate(default=0.001, help="Peak rate, at the end of warmup."),
+            steps("warmup_steps", 100, "Steps of linear warmup from 0.", low=0),
+            Param("timescale", None, "int", "Steps for the rate to fall by √2 (null: warmup_steps, "
+                  "or 10,000 without warmup).", low=1, high=10_000_000, optional=True)),
+           r"\eta_s = \eta_0 \,/\, \sqrt{(s + \tau - W) / \tau}\ \text{ after } s / W \text{ warmup}",
+           _inverse_sqrt, formula_schedule("inverse_sqrt")),
+    Family("linear_warmup", "Linear warmup + any per-step schedule",
+           (steps("warmup_steps", 100, "Steps of linear warmup.", low=0),
+            Param("initial_learning_rate", 0.0, "float", "Rate at step 0, rising to the inner schedule's "
+                  "first rate.", low=0.0, high=10.0),
+            ScheduleParam("schedule", COSINE, "schedule", "The schedule that follows; it sees its own "
+                          "step 0 at step warmup_steps.")),
+           r"\eta_s = \eta_{start} + (f(0) - \eta_{start})\,s/W \text{ for } s < W,\ \text{else } f(s - W)",
+           _linear_warmup, _linear_warmup_keras),
 )

@@ -58,3 +58,23 @@ def make_formula_schedule(family_id: str, params: dict, steps_per_epoch: int, to
 
     FormulaSchedule.__name__ = family.label.replace(" ", "").replace("-", "")
     return FormulaSchedule()
+
+
+def warmup_schedule(inner, start: float, warmup_steps: int, params: dict):
+    """A linear warmup in front of another Keras schedule, which sees its own step 0 at step W."""
+    import keras
+    from keras import ops
+
+    class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = ops.convert_to_tensor(step)
+            s = ops.cast(step, "float32")
+            first = ops.cast(inner(ops.zeros_like(step)), "float32")
+            after = ops.cast(inner(ops.maximum(step - warmup_steps, 0)), "float32")
+            warm = start + (first - start) * s / max(warmup_steps, 1)
+            return ops.where(s < warmup_steps, warm, after)
+
+        def get_config(self):
+            return {"kind": "linear_warmup", **params}
+
+    return LinearWarmup()

@@ -1,0 +1,179 @@
+"""The custom formula: injection attempts are refused naming schedule.expression, valid formulas
+give the right curves. Refusal times are measured in benchmarks/bench_curves.py, not here."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrviz.params import ConfigError
+from lrviz.schedules import Timeline, check_schedule, curve_on
+
+# What users or attackers might type; every one must be refused before anything runs.
+INJECTIONS = [
+    "__import__('os')",
+    "__import__('os').system('touch pwned')",
+    "().__class__.__bases__[0].__subclasses__()",
+    "lr0.__class__.__mro__[1].__subclasses__()",
+    "step.__class__",
+    "step.__array_interface__",
+    "e.__class__",
+    "step.tofile('pwned')",
+    "step.tofile",
+    "floor(step).real",
+    "open('pwned', 'w')",
+    "exec('1')",
+    "eval('1')",
+    "compile('1', 'x', 'eval')",
+    "getattr(step, 'tofile')",
+    "type(step)",
+    "globals()",
+    "locals()",
+    "dir()",
+    "print(1)",
+    "__builtins__",
+    "lambda: 1",
+    "(lambda x: x)(1)",
+    "[x for x in range(10)]",
+    "{x: 1 for x in range(3)}",
+    "(x for x in step)",
+    "'a' * 10**10",
+    "'abc'",
+    "b'x'",
+    "f'{step}'",
+    "(x := 1)",
+    "max(step, key=abs)",
+    "max(*[1, 2])",
+    "step[0]",
+    "[1, 2]",
+    "{'a': 1}",
+    "True",
+    "None",
+    "1j",
+    "import os",
+    "x = 1",
+    "step; 1",
+    "(yield 1)",
+    "lr0 if __import__('os') else 0",
+    "not step",
+    "step and 1",
+    "step @ step",
+    "step ^ 1",
+    "~step",
+    "1 < step < 2",
+    "floor(1, 2)",
+    "exp",
+    "pi()",
+    "foo(1)",
+    "9**9**9**9",
+    "10**10**10",
+    "1e999",
+    "1" * 400,
+    "log(0) * lr0",
+    "lr0 - 1",
+    "sqrt(-1)",
+    "0 / 0",
+    "(" * 1000 + "1" + ")" * 1000,
+    "(" * 240 + "1" + ")" * 240,
+    "-" * 450 + "1",
+    "floor(" * 60 + "1" + ")" * 60,
+    "1" + "+1" * 240,
+    "1+" * 50_000 + "1",
+    "",
+    "\x00",
+    42,
+]
+
+
+def check(expression, lr0=0.01):
+    return check_schedule({"kind": "expression", "initial_learning_rate": lr0, "expression": expression})
+
+
+def curve_of(expression, lr0=0.01, epochs=4, steps_per_epoch=25):
+    return curve_on(check(expression, lr0), Timeline.of(epochs, steps_per_epoch))
+
+
+def test_the_corpus_is_large():
+    assert len(INJECTIONS) >= 30
+
+
+@pytest.mark.parametrize("text", INJECTIONS, ids=range(len(INJECTIONS)))
+def test_injection_is_refused_naming_the_field(text, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        check(text)
+    assert err.value.field == "schedule.expression"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refusal_inside_a_warmup_names_the_nested_field():
+    with pytest.raises(ConfigError) as err:
+        check_schedule({"kind": "linear_warmup",
+                        "schedule": {"kind": "expression", "expression": "open('x')"}})
+    assert err.value.field == "schedule.schedule.expression"
+
+
+def test_refusal_says_why():
+    with pytest.raises(ConfigError, match="Attribute is not allowed"):
+        check("step.tofile")
+    with pytest.raises(ConfigError, match="nested deeper"):
+        check("-" * 450 + "1")
+
+
+def test_nan_result_names_the_step():
+    with pytest.raises(ConfigError, match="at step 0"):
+        check("0 / 0")
+
+
+def test_negative_result_is_refused_from_the_step_where_it_starts():
+    with pytest.raises(ConfigError, match="at step 51"):
+        check("lr0 * (1 - step / 50)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="steplr0*+-/().,<>=!_ifabcdoxw 123e[]'\"", max_size=40))
+def test_any_text_is_either_accepted_or_refused_cleanly(text):
+    try:
+        check(text)
+    except ConfigError as exc:
+        assert exc.field == "schedule.expression"
+
+
+S = np.arange(100, dtype=np.float64)
+E = np.floor(S / 25)
+
+VALID = [
+    ("lr0 * 0.5 ** floor(epoch / 2)", 0.01 * 0.5 ** np.floor(E / 2)),
+    ("lr0 if step < 50 else lr0 / 10", np.where(S < 50, 0.01, 0.001)),
+    ("lr0 / sqrt(1 + step)", 0.01 / np.sqrt(1 + S)),
+    ("max(lr0 * (1 - step / total_steps), 1e-5)", np.maximum(0.01 * (1 - S / 100), 1e-5)),
+    ("min(lr0, 0.001)", np.full(100, 0.001)),
+    ("where(epoch < 2, lr0, lr0 * exp(-(epoch - 2)))", np.where(E < 2, 0.01, 0.01 * np.exp(-(E - 2)))),
+    ("clip(step / 10, 0.1, 1) * lr0", np.clip(S / 10, 0.1, 1) * 0.01),
+    ("abs(cos(pi * step / steps_per_epoch)) * lr0", np.abs(np.cos(np.pi * S / 25)) * 0.01),
+    ("(step >= 5) * lr0 + 1e-4", (S >= 5) * 0.01 + 1e-4),
+    ("lr0 * e ** (-step / 100)", 0.01 * np.exp(-S / 100)),
+    ("lr0 * (step // 10 % 2 + 1)", 0.01 * (S // 10 % 2 + 1)),
+    ("-(-lr0) + +0", np.full(100, 0.01)),
+    ("lr0 * (1 + tanh(sin(step)) + ceil(log(1 + step)))",
+     0.01 * (1 + np.tanh(np.sin(S)) + np.ceil(np.log(1 + S)))),
+    ("lr0 * 2 ** 3 ** 0.5", np.full(100, 0.01 * 2 ** 3 ** 0.5)),
+    ("lr0 if step != 3 else lr0 * (step == 3)", np.full(100, 0.01)),
+]
+
+
+@pytest.mark.parametrize("text,expected", VALID, ids=[t for t, _ in VALID])
+def test_valid_formula_gives_the_right_curve(text, expected):
+    np.testing.assert_allclose(curve_of(text), expected, rtol=1e-12)
+
+
+def test_formula_sees_the_run_it_is_drawn_for():
+    lr = curve_on(check("lr0 * (1 - step / total_steps) + 0 * steps_per_epoch"), Timeline.of(10, 7))
+    assert lr[0] == 0.01 and lr[-1] == pytest.approx(0.01 / 70)
+
+
+def test_default_formula_halves_every_ten_epochs():
+    lr = curve_on(check("lr0 * 0.5 ** floor(epoch / 10)"), Timeline.of(30, 2))
+    assert lr[[0, 19, 20, 40, 59]] == pytest.approx([0.01, 0.01, 0.005, 0.0025, 0.0025])
+    assert math.isclose(lr[-1], 0.0025)
