@@ -96,7 +96,17 @@ def validate(raw) -> dict:
     if out["data"]["name"] == "csv" and not out["data"]["path"]:
         raise ConfigError("data.path", None, "required when data.name is 'csv': a CSV file")
     _check_monitor(out)
+    _check_length(out)
     return out
+
+
+MAX_STEPS = 2_000_000  # every step is a stored row; beyond this the store, not the schedule, suffers
+
+
+def _check_length(cfg: dict) -> None:
+    # A CSV's rows are known only once the file is read: steps_per_epoch checks it then.
+    if cfg["data"]["name"] != "csv":
+        steps_per_epoch(cfg)
 
 
 def _check_monitor(cfg: dict) -> None:
@@ -153,4 +163,11 @@ def train_size(data: dict) -> int:
 
 
 def steps_per_epoch(cfg: dict) -> int:
-    return max(1, math.ceil(train_size(cfg["data"]) / cfg["training"]["batch_size"]))
+    """Optimizer steps per epoch; a run of more than MAX_STEPS steps in all is refused."""
+    spe = max(1, math.ceil(train_size(cfg["data"]) / cfg["training"]["batch_size"]))
+    total = cfg["training"]["epochs"] * spe
+    if total > MAX_STEPS:
+        raise ConfigError("training.epochs", cfg["training"]["epochs"],
+                          f"{total:,} optimizer steps in all; allowed: at most {MAX_STEPS:,} "
+                          "(fewer epochs, or a larger training.batch_size)")
+    return spe

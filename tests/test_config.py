@@ -224,3 +224,8 @@ def test_plateau_on_a_val_metric_without_validation_data_is_refused():
 def test_plateau_on_accuracy_of_a_regression_is_refused():
     raw = {"schedule": make("reduce_lr_on_plateau", monitor="val_accuracy"), "data": {"name": "regression"}}
     refused(raw, "schedule.monitor")
+
+
+def test_a_run_of_more_than_two_million_steps_is_refused():
+    raw = {"schedule": make("constant"), "data": {"n_samples": 200_000}, "training": {"epochs": 1000, "batch_size": 1}}
+    refused(raw, "training.epochs")

@@ -1,0 +1,412 @@
+"""lrviz, the page: widgets -> one config -> library calls -> figures.
+
+Run with `streamlit run app.py`. This process never imports TensorFlow: training happens in
+the engine's spawned workers, and the page reads their rows from the store.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from lrviz import config as cfgmod
+from lrviz import exports, figures, panels, presets, urlstate
+from lrviz.params import ConfigError
+from lrviz.schedules import FAMILIES, family_id
+
+HOME = Path(os.environ.get("LRVIZ_HOME") or Path(__file__).parent / "runs")
+LIVE_EVERY = 0.5  # seconds between live refreshes while a run of this session is active
+ACTIVE = ("queued", "running")
+START = presets.PRESETS[0]  # the article's recipe greets a new visitor
+
+st.set_page_config(page_title="lrviz: learning-rate decay for Adam", page_icon="📉", layout="wide")
+
+
+# ---- one engine and one store per server ----------------------------------------------
+@st.cache_resource(show_spinner=False)
+def get_engine(home: str):
+    from lrviz.engine import Engine
+
+    return Engine(home)  # its own atexit hook shuts the workers down
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(home: str):
+    from lrviz.store import Store
+
+    return Store(home)  # one SQLite connection per thread, made on first use
+
+
+def get_store_or_none():
+    try:
+        return get_store(str(HOME))
+    except Exception as exc:  # noqa: BLE001 - a broken store must not take the preview down
+        ui.show_error(exc, "The run store could not be opened")
+    return None
+
+
+def get_engine_or_none():
+    try:
+        return get_engine(str(HOME))
+    except ImportError as exc:
+        st.info(f"Training is not available in this installation ({ui.md(exc)}).")
+    except Exception as exc:  # noqa: BLE001 - the reason, not a traceback
+        ui.show_error(exc, "The training engine could not start")
+    return None
+
+
+# ---- state: URL, presets and uploaded JSON all load through panels.config_state -------------
+def start_session() -> None:
+    if st.session_state.get("started"):
+        return
+    st.session_state["started"] = True
+    cfg, problem = urlstate.decode(st.query_params)
+    if problem:
+        st.session_state["notice"] = f"The link's settings were not used: {ui.md(problem)}. Showing the defaults."
+    if cfg:
+        cfg, problem = ui.trusted_path(cfg, HOME)
+        if problem:
+            st.session_state["notice"] = f"From the link: {problem}."
+    ui.load_state(panels.config_state(cfg or START.config()))
+
+
+def apply_preset() -> None:
+    preset = presets.available().get(st.session_state.get("preset"))
+    if preset:
+        cfg = preset.config()
+        state = panels.config_state(cfg)
+        keep = ("data.", "model.")  # a preset sets the schedule, Adam and epochs, not your data
+        ui.load_state({k: v for k, v in state.items() if not k.startswith(keep)})
+
+
+def apply_upload() -> None:
+    upload = st.session_state.get("config_upload")
+    if upload is None:
+        return
+    try:
+        cfg = cfgmod.loads(upload.getvalue().decode("utf-8", errors="replace"))
+    except ConfigError as exc:
+        st.session_state["upload_error"] = exc
+        return
+    st.session_state.pop("upload_error", None)
+    cfg, problem = ui.trusted_path(cfg, HOME)
+    if problem:
+        st.session_state["notice"] = f"From the uploaded config: {problem}."
+    ui.load_state(panels.config_state(cfg))
+
+
+# ---- sidebar -------------------------------------------------------------------------------
+def sidebar() -> None:
+    st.title("lrviz")
+    st.caption("Learning-rate decay for Adam in Keras 3: see it, train it, take the code home.")
+    names = ["(choose a preset)"] + list(presets.available())
+    st.selectbox("Preset", names, key="preset", on_change=apply_preset,
+                 help="Load a ready-made schedule, Adam settings and epochs. The article's two recipes "
+                      "come first; your data and model stay as they are.")
+    st.file_uploader("Load a config (JSON)", type=["json"], key="config_upload", on_change=apply_upload,
+                     help="A config downloaded from this page or written for `python -m lrviz train`.")
+    if "upload_error" in st.session_state:
+        ui.show_error(st.session_state["upload_error"], "Uploaded config refused")
+    st.subheader("Schedule")
+    ui.schedule_widgets("s", "schedule")
+    defaults = cfgmod.default()
+    for panel in panels.PANELS:
+        with st.expander(panel.title, expanded=panel.section == "optimizer"):
+            ui.ensure_state(panels.param_state(panel.params, panel.section, defaults[panel.section]))
+            ui.params_widgets(panel.params, panel.section, panel.section)
+            if panel.section == "data":
+                csv_upload()
+    with st.expander("Preview options", expanded=True):
+        st.toggle("log-scale y axis", key="p.log_y", help="Decays over orders of magnitude read better on a log axis.")
+        st.toggle("show Adam's step size α_t", key="p.adam",
+                  help="Adam's bias correction: α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ) with t = step + 1 — the step "
+                       "Adam really takes differs from lr early in training.")
+        if st.toggle("compare with a second schedule", key=panels.COMPARE_ON,
+                     help="Overlay another schedule on the same steps (preview only)."):
+            ui.schedule_widgets("c", "comparison schedule")
+
+
+def csv_upload() -> None:
+    if st.session_state.get("data.name") != "csv":
+        return
+    upload = st.file_uploader("CSV file", type=["csv"], key="data.upload",
+                              help="A header row and numeric columns; the target is the last column "
+                                   "unless you set one. At most 200,000 rows.")
+    if upload is None:
+        if st.session_state.get("data.path"):
+            st.caption(f"Using {ui.md(Path(st.session_state['data.path']).name)}")
+        return
+    from lrviz import data
+
+    path = ui.save_upload(upload, HOME)
+    try:
+        rows = data.csv_rows(str(path))
+    except ConfigError as exc:
+        st.session_state["data.path"] = None
+        ui.show_error(exc, f"CSV {ui.md(upload.name)} refused")
+        return
+    st.session_state["data.path"] = str(path)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), [])
+    shown = ", ".join(ui.md(c) for c in header[:12]) + (", …" if len(header) > 12 else "")
+    st.caption(f"{ui.md(upload.name)}: {rows:,} rows; columns: {shown}")
+
+
+def current_config():
+    """(config, steps per epoch) from the widgets, or (None, None) with the reason shown."""
+    try:
+        cfg = cfgmod.validate(panels.read_config(st.session_state.get))
+        return cfg, cfgmod.steps_per_epoch(cfg)
+    except ConfigError as exc:
+        ui.show_error(exc)
+    return None, None
+
+
+def sync_url(cfg: dict) -> None:
+    encoded = urlstate.encode(cfg)[urlstate.PARAM]
+    if st.query_params.get(urlstate.PARAM) != encoded:
+        st.query_params[urlstate.PARAM] = encoded
+
+
+# ---- tabs ----------------------------------------------------------------------------------
+def preview_tab(cfg, spe) -> None:
+    st.session_state["preview.data"] = None
+    if cfg is None:
+        st.info("Fix the setting named above to see the curve.")
+        return
+    options = panels.read_preview(st.session_state.get)
+    compare = None
+    if options.compare is not None:
+        try:
+            compare = cfgmod.validate({**cfg, "schedule": options.compare})["schedule"]
+        except ConfigError as exc:
+            ui.show_error(exc, "Comparison schedule refused")
+    fig, columns = figures.preview(cfg, spe, compare, options.log_y, options.adam_step)
+    st.session_state["preview.data"] = (fig, columns)
+    st.latex(FAMILIES[family_id(cfg["schedule"])].formula)
+    st.plotly_chart(fig, key="preview.chart", config={"displaylogo": False})
+    lr = columns["learning_rate"]
+    cols = st.columns(4)
+    cols[0].metric("steps per epoch", f"{spe:,}", help="ceil(training rows / batch size)")
+    cols[1].metric("total steps", f"{cfg['training']['epochs'] * spe:,}")
+    cols[2].metric("first → last lr", f"{lr[0]:.3g} → {lr[-1]:.3g}" if len(lr) else "–")
+    cols[3].metric("peak lr", f"{lr.max():.3g}" if len(lr) else "–")
+    for i, pit in enumerate(presets.pitfalls(cfg, cfg["training"]["epochs"], spe)):
+        st.warning(f"**{pit.title}.** {pit.text}", icon=":material/warning:")
+        if pit.curves:
+            curves = [figures.Curve(label, s, v, "solid" if j == 0 else "dash")
+                      for j, (label, s, v) in enumerate(pit.curves)]
+            st.plotly_chart(figures.preview_figure(curves, spe, True, title=pit.title + " (log scale)"),
+                            key=f"pitfall.chart.{i}", config={"displaylogo": False})
+        if pit.code:
+            st.code(pit.code, language="python")
+
+
+def live_view(engine, store) -> None:
+    ids = st.session_state.get("live.ids", [])
+    names = {i: (store.run(i) or {}).get("name") or f"run {i}" for i in ids}
+    run_id = st.selectbox("Run", ids[::-1], key="live.pick", format_func=lambda i: f"{names[i]} (#{i})",
+                          help="Runs started from this page in this session, newest first.")
+    p = engine.progress(run_id)
+    if p is None:
+        st.caption("This run was deleted.")
+        return
+    ui.status_line(p)
+    st.button("Stop", key="live.stop", on_click=engine.stop, args=(run_id,), disabled=p.get("status") not in ACTIVE,
+              help="Stop after the current step; what was recorded stays.")
+    trace = ui.trace_for(store, run_id)
+    log_y = st.session_state.get("p.log_y", False)
+    left, right = st.columns(2)
+    left.plotly_chart(figures.lr_figure([trace], log_y), key="live.lr", config={"displaylogo": False})
+    right.plotly_chart(figures.loss_figure([trace], log_y), key="live.loss", config={"displaylogo": False})
+    st.plotly_chart(figures.metric_figure([trace]), key="live.metric", config={"displaylogo": False})
+    now = p.get("status") in ACTIVE
+    if st.session_state.get("live.was_active") and not now:
+        st.session_state["live.was_active"] = False
+        st.rerun()  # the whole page: stop the timer, refresh the runs table
+    st.session_state["live.was_active"] = now
+
+
+def train_tab(cfg, engine, store) -> None:
+    st.text_input("Run name", key="train.name", max_chars=100, placeholder="(automatic)",
+                  help="Shown in the runs table and chart legends.")
+    if st.button("Train", key="train.start", type="primary", disabled=cfg is None or engine is None,
+                 help="Train the model with these settings in a background worker."):
+        try:
+            run_id = engine.submit(cfg, name=st.session_state.get("train.name") or None)
+            st.session_state.setdefault("live.ids", []).append(run_id)
+            st.session_state["live.pick"] = run_id
+            st.session_state["live.was_active"] = True
+        except ConfigError as exc:
+            ui.show_error(exc, "Training refused")
+        except Exception as exc:  # noqa: BLE001 - the engine's reason, not a traceback
+            ui.show_error(exc, "Could not start training")
+    if engine is None or not st.session_state.get("live.ids"):
+        st.caption("Press Train: the learning rate, loss and metric appear here while the model trains.")
+        return
+    active = set(engine.active())
+    every = LIVE_EVERY if any(i in active for i in st.session_state["live.ids"]) else None
+    st.fragment(lambda: ui.guarded("Live view failed", live_view, engine, store), run_every=every)()
+
+
+# Callbacks run before the page is drawn again, so the table shows the change at once.
+def rename_run(store) -> None:
+    run_id, name = st.session_state.get("runs.target"), st.session_state.get("runs.new_name", "").strip()
+    if run_id is not None and name:
+        try:
+            store.rename(run_id, name)
+        except Exception as exc:  # noqa: BLE001 - shown by runs_tab
+            st.session_state["runs.error"] = exc
+        st.session_state.get("traces", {}).pop(run_id, None)
+        st.session_state["runs.new_name"] = ""
+
+
+def delete_run(store) -> None:
+    run_id = st.session_state.get("runs.target")
+    if run_id is not None and st.session_state.get("runs.sure"):
+        try:
+            store.delete(run_id)
+        except Exception as exc:  # noqa: BLE001 - shown by runs_tab
+            st.session_state["runs.error"] = exc
+        st.session_state.get("traces", {}).pop(run_id, None)
+    st.session_state["runs.sure"] = False
+
+
+def runs_tab(store) -> list:
+    if store is None:
+        return []
+    if "runs.error" in st.session_state:
+        ui.show_error(st.session_state.pop("runs.error"), "The store refused")
+    runs = store.runs()
+    if not runs:
+        st.caption("No runs yet: train one in the Train tab.")
+        return []
+    st.dataframe(pd.DataFrame([panels.run_row(r, ui.trace_for(store, r["id"], with_steps=False)) for r in runs]),
+                 hide_index=True, key="runs.table")
+    names = {r["id"]: f"{r.get('name') or 'run'} (#{r['id']})" for r in runs}
+    picked = st.multiselect("Overlay runs", list(names), key="runs.pick", format_func=names.get,
+                            help="Runs to draw on shared axes below.")
+    st.session_state["run.configs"] = {r["id"]: r.get("config") for r in runs}
+    chosen = [(i, ui.trace_for(store, i)) for i in picked if i in names]
+    traces = [t for _, t in chosen]
+    if traces:
+        log_y = st.session_state.get("p.log_y", False)
+        st.plotly_chart(figures.lr_figure(traces, log_y), key="runs.lr", config={"displaylogo": False})
+        st.plotly_chart(figures.loss_figure(traces, log_y), key="runs.loss", config={"displaylogo": False})
+        st.plotly_chart(figures.metric_figure(traces), key="runs.metric", config={"displaylogo": False})
+    with st.expander("Rename or delete"):
+        target = st.selectbox("Run", list(names), key="runs.target", format_func=names.get,
+                              help="The run to rename or delete.")
+        new = st.text_input("New name", key="runs.new_name", max_chars=100, help="Any text; shown as plain text.")
+        a, b = st.columns(2)
+        a.button("Rename", key="runs.rename", disabled=not new.strip(), on_click=rename_run, args=(store,),
+                 help="Give the run the new name.")
+        sure = b.checkbox("yes, delete it", key="runs.sure", help="Deleting removes the run and all its metrics.")
+        b.button("Delete", key="runs.delete", disabled=not sure, on_click=delete_run, args=(store,),
+                 help="Delete the run for good.")
+    return chosen
+
+
+def image_buttons(fig, what: str, stem: str, key: str) -> None:
+    reason = exports.image_support()
+    if reason:
+        st.info(f"{reason} Use the camera button at the top right of any chart to save it as PNG.")
+        return
+    a, b = st.columns(2)
+    a.download_button(f"{what} (PNG)", lambda: exports.image(fig, "png"), f"{stem}.png", "image/png",
+                      key=f"{key}.png", on_click="ignore",
+                      help="Rendered when you click (the first export starts a browser, about 4 s).")
+    b.download_button(f"{what} (SVG)", lambda: exports.image(fig, "svg"), f"{stem}.svg", "image/svg+xml",
+                      key=f"{key}.svg", on_click="ignore", help="Vector image, rendered when you click.")
+
+
+def downloads_tab(cfg, spe, runs) -> None:
+    st.markdown("##### The current settings and their preview")
+    if cfg is None or st.session_state.get("preview.data") is None:
+        st.info("Fix the setting named above to download it.")
+    else:
+        fig, columns = st.session_state["preview.data"]
+        c = st.columns(3)
+        c[0].download_button("Config (JSON)", exports.config_json(cfg), "lrviz-config.json", "application/json",
+                             key="dl.config", on_click="ignore",
+                             help="Load it back in the sidebar, or run `python -m lrviz train lrviz-config.json`.")
+        try:
+            script = exports.keras_script(cfg)
+            c[1].download_button("Keras script (.py)", script, "lrviz_keras.py", "text/x-python", key="dl.script",
+                                 on_click="ignore", help="Plain Keras 3 code that reproduces this run and "
+                                                         "records the rate of every step (--lr-csv).")
+        except ValueError as exc:
+            c[1].caption(ui.md(exc))
+        c[2].download_button("Chart (HTML)", lambda: exports.html(fig), "lrviz-curve.html", "text/html",
+                             key="dl.curve_html", on_click="ignore", help="Interactive, works offline.")
+        c = st.columns(3)
+        c[0].download_button("Curve per step (CSV)", lambda: exports.csv_text(columns), "lrviz-curve.csv",
+                             "text/csv", key="dl.curve", on_click="ignore",
+                             help="Every step, exact: step, epoch, learning_rate (and what else is drawn).")
+        c[1].download_button("Curve per epoch (CSV)", lambda: exports.csv_text(figures.epoch_starts(cfg, spe)),
+                             "lrviz-curve-epochs.csv",
+                             "text/csv", key="dl.curve_epochs", on_click="ignore",
+                             help="The rate at the first step of each epoch.")
+        with c[2]:
+            image_buttons(fig, "Curve", "lrviz-curve", "dl.curve_img")
+    st.markdown("##### Runs: those overlaid in the Runs tab, else the one being watched")
+    if not runs:
+        st.caption("Train a run, or pick runs to overlay in the Runs tab, to download their metrics and charts.")
+        return
+    for run_id, t in runs:
+        c = st.columns(3)
+        name = ui.md(t.label)
+        c[0].download_button(f"{name}: per step (CSV)",
+                             lambda t=t: exports.rows_csv(t.steps, figures.RunTrace.STEP_COLUMNS),
+                             f"run-{run_id}-steps.csv", "text/csv", key=f"dl.run{run_id}.steps", on_click="ignore",
+                             help="step, epoch, learning_rate, loss of every step, exact.")
+        c[1].download_button(f"{name}: per epoch (CSV)",
+                             lambda t=t: exports.rows_csv(t.epochs, figures.RunTrace.EPOCH_COLUMNS),
+                             f"run-{run_id}-epochs.csv", "text/csv", key=f"dl.run{run_id}.epochs",
+                             on_click="ignore", help="epoch, learning_rate, loss, val_loss, metric, wall_time.")
+        run_cfg = (st.session_state.get("run.configs") or {}).get(run_id)
+        if run_cfg:
+            c[2].download_button(f"{name}: config (JSON)", exports.config_json(run_cfg), f"run-{run_id}-config.json",
+                                 "application/json", key=f"dl.run{run_id}.config", on_click="ignore",
+                                 help="The run's exact settings: load them back or train again from the CLI.")
+    traces = [t for _, t in runs]
+    c = st.columns(3)
+    for col, (label, fig) in zip(c, (("lr", figures.lr_figure(traces)), ("loss", figures.loss_figure(traces)),
+                                     ("metric", figures.metric_figure(traces)))):
+        col.download_button(f"{label} chart (HTML)", lambda fig=fig: exports.html(fig), f"lrviz-runs-{label}.html",
+                            "text/html", key=f"dl.runs_{label}_html", on_click="ignore",
+                            help="Interactive, works offline.")
+    image_buttons(figures.loss_figure(traces), "Loss chart", "lrviz-runs-loss", "dl.runs_img")
+
+
+# ---- the page ------------------------------------------------------------------------------
+start_session()
+with st.sidebar:
+    sidebar()
+if "notice" in st.session_state:
+    st.warning(st.session_state.pop("notice"), icon=":material/link_off:")
+config, steps_per_epoch = current_config()
+if config is not None:
+    sync_url(config)
+    fam = FAMILIES[family_id(config["schedule"])]
+    st.markdown(f"#### {fam.label} · {config['training']['epochs']} epochs × {steps_per_epoch:,} steps "
+                f"· batch {config['training']['batch_size']} · Adam β₁={config['optimizer']['beta_1']:g}, "
+                f"β₂={config['optimizer']['beta_2']:g}")
+preview, train, runs, downloads = st.tabs([":material/show_chart: Preview", ":material/model_training: Train",
+                                             ":material/table_rows: Runs", ":material/download: Downloads"])
+with preview:
+    ui.guarded("Preview failed", preview_tab, config, steps_per_epoch)
+store = get_store_or_none()
+with runs:
+    picked = ui.guarded("Runs failed", runs_tab, store, default=[])
+live = st.session_state.get("live.pick")
+if not picked and live is not None and store is not None and live in st.session_state.get("run.configs", {}):
+    picked = [(live, ui.trace_for(store, live))]  # nothing overlaid: the run being watched
+with downloads:
+    ui.guarded("Downloads failed", downloads_tab, config, steps_per_epoch, picked)
+with train:  # last: the engine's first start (spawning workers) must not hold up the preview
+    ui.guarded("Training failed", train_tab, config, get_engine_or_none(), store)

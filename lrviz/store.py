@@ -1,0 +1,226 @@
+"""The run store: runs, their per-step and per-epoch metrics, in one SQLite file (WAL).
+
+It is both the record and the channel: workers append metrics in batches, the page reads
+only the rows after the last one it has. One connection per thread and process; WAL lets
+readers go on while a worker writes, busy_timeout makes concurrent writers wait their turn.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .params import ConfigError
+
+STATUSES = ("queued", "running", "done", "stopped", "diverged", "failed", "interrupted")
+FINISHED = ("done", "stopped", "diverged", "failed", "interrupted")
+STEP_COLUMNS = ("step", "epoch", "learning_rate", "loss")
+EPOCH_COLUMNS = ("epoch", "learning_rate", "loss", "val_loss", "metric", "wall_time")
+RUN_COLUMNS = ("id", "name", "config", "status", "created", "started", "finished", "error", "metric",
+               "epochs", "steps_per_epoch", "total_steps")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, config TEXT NOT NULL,
+    status TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, error TEXT,
+    metric TEXT, epochs INTEGER, steps_per_epoch INTEGER, total_steps INTEGER);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id INTEGER NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
+    learning_rate REAL, loss REAL, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, learning_rate REAL, loss REAL,
+    val_loss REAL, metric REAL, wall_time REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+"""
+
+
+class StoreError(ConfigError):
+    """The store's folder cannot be used (read-only, full, not a folder): says which and why."""
+
+    def __init__(self, path, reason: str):
+        super().__init__("LRVIZ_HOME", str(path),
+                         f"{reason}; set LRVIZ_HOME to a writable folder with free space")
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("LRVIZ_HOME") or Path(__file__).resolve().parents[1] / "runs")
+
+
+class Store:
+    def __init__(self, home: str | Path | None = None):
+        self.home = Path(home) if home else default_home()
+        self.path = self.home / "lrviz.sqlite3"
+        self._local = threading.local()
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(self.home, f"cannot create the run folder ({exc.strerror or exc})") from None
+        if not os.access(self.home, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
+            raise StoreError(self.home, "the run store is read-only")
+        try:
+            self._db().executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None or getattr(self._local, "pid", None) != os.getpid():
+            try:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA busy_timeout = 30000")
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+            except sqlite3.Error as exc:
+                raise _store_error(self.path, exc) from None
+            self._local.db, self._local.pid = db, os.getpid()
+        return db
+
+    @contextmanager
+    def _write(self):
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
+
+    def _read(self, sql: str, args=()) -> list[tuple]:
+        try:
+            return self._db().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def create_run(self, name: str | None, config: dict, epochs: int | None = None,
+                   steps_per_epoch: int | None = None) -> int:
+        total = epochs * steps_per_epoch if epochs and steps_per_epoch else None
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO runs (name, config, status, created, epochs, steps_per_epoch, total_steps)"
+                " VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+                (name or "", json.dumps(config), time.time(), epochs, steps_per_epoch, total))
+            run_id = cur.lastrowid
+            if not name:
+                db.execute("UPDATE runs SET name = ? WHERE id = ?", (f"run {run_id}", run_id))
+        return run_id
+
+    def set_status(self, run_id: int, status: str, error: str | None = None,
+                   metric: str | None = None) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, error = ?, metric = COALESCE(?, metric),"
+                " started = CASE WHEN ? = 'running' THEN ? ELSE started END,"
+                " finished = CASE WHEN ? IN (%s) THEN ? ELSE finished END WHERE id = ?"
+                % ",".join("?" * len(FINISHED)),
+                (status, error, metric, status, now, status, *FINISHED, now, run_id))
+
+    def finish_if_active(self, run_id: int, status: str, error: str | None = None) -> bool:
+        """Set a final status only if the run is still queued or running (no one finished it)."""
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE runs SET status = ?, error = ?, finished = ? WHERE id = ?"
+                " AND status IN ('queued', 'running')", (status, error, time.time(), run_id))
+        return cur.rowcount > 0
+
+    def recover(self) -> list[int]:
+        """Runs left queued or running by a process that is gone become 'interrupted'."""
+        with self._write() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")]
+            db.execute("UPDATE runs SET status = 'interrupted', finished = ?,"
+                       " error = COALESCE(error, 'the app stopped before the run finished')"
+                       " WHERE status IN ('queued', 'running')", (time.time(),))
+        return ids
+
+    def runs(self) -> list[dict]:
+        rows = self._read(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY id")
+        return [_run_dict(r) for r in rows]
+
+    def run(self, run_id: int) -> dict | None:
+        rows = self._read(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?", (run_id,))
+        return _run_dict(rows[0]) if rows else None
+
+    def rename(self, run_id: int, name: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+
+    def delete(self, run_id: int) -> None:
+        with self._write() as db:
+            for table, key in (("steps", "run_id"), ("epochs", "run_id"), ("runs", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {key} = ?", (run_id,))
+
+    # --- metrics -------------------------------------------------------------------------
+
+    def append_steps(self, run_id: int, rows) -> None:
+        """rows: (step, epoch, learning_rate, loss) tuples."""
+        self._append("steps", len(STEP_COLUMNS), run_id, rows)
+
+    def append_epochs(self, run_id: int, rows) -> None:
+        """rows: (epoch, learning_rate, loss, val_loss, metric, wall_time) tuples."""
+        self._append("epochs", len(EPOCH_COLUMNS), run_id, rows)
+
+    def _append(self, table: str, width: int, run_id: int, rows) -> None:
+        rows = [(run_id, *r) for r in rows]
+        if rows:
+            marks = ", ".join("?" * (width + 1))
+            with self._write() as db:
+                db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", rows)
+
+    def steps(self, run_id: int, after: int = -1) -> dict[str, list]:
+        """Columns of the steps after `after`, in order: {"step": [...], "epoch": [...], ...}."""
+        return self._columns("steps", "step", STEP_COLUMNS, run_id, after)
+
+    def epochs(self, run_id: int, after: int = -1) -> dict[str, list]:
+        return self._columns("epochs", "epoch", EPOCH_COLUMNS, run_id, after)
+
+    def _columns(self, table, key, columns, run_id, after) -> dict[str, list]:
+        rows = self._read(f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ? AND {key} > ?"
+                          f" ORDER BY {key}", (run_id, after))
+        return {c: list(v) for c, v in zip(columns, zip(*rows))} if rows else {c: [] for c in columns}
+
+    def last(self, run_id: int) -> tuple[int, int]:
+        """(last step, last complete epoch) recorded, -1 when none: what progress shows."""
+        step = self._read("SELECT MAX(step) FROM steps WHERE run_id = ?", (run_id,))[0][0]
+        epoch = self._read("SELECT MAX(epoch) FROM epochs WHERE run_id = ?", (run_id,))[0][0]
+        return (-1 if step is None else step), (-1 if epoch is None else epoch)
+
+
+def _run_dict(row: tuple) -> dict:
+    out = dict(zip(RUN_COLUMNS, row))
+    out["config"] = json.loads(out["config"])
+    return out
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        why = "is read-only"
+    elif "full" in text:
+        why = "is full (no space left for the run store)"
+    elif "unable to open" in text:
+        why = "cannot be opened (missing, not a folder, or no permission)"
+    elif "locked" in text or "busy" in text:
+        why = "is locked by another process for too long"
+    else:
+        why = f"failed: {text}"
+    return StoreError(path, f"the run store {why}")

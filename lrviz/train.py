@@ -1,0 +1,264 @@
+"""One real training run: `model.fit` with the schedule's own Keras object or callbacks,
+recording the learning rate and the loss of every optimizer step. Workers and the CLI use it.
+
+Speed: a naive fit pays Python and tf.data costs at every batch. Here one Keras "step" is a
+chunk of batches run in a graph loop over data that stays in memory, each batch writing its
+rate and loss into a buffer that a callback reads once per chunk. The chunk is the whole
+epoch for small models, shorter when batches are slow, so Stop lands within a second.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _quiet_import():
+    # TensorFlow's C++ side prints oneDNN and CUDA notices at import, whatever the log level.
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+_quiet_import()
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")  # every run traces new functions: retracing notices are noise
+
+try:  # small models run fastest on one thread, and workers share the cores side by side
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+except RuntimeError:
+    pass  # TensorFlow already ran something in this process: keep its threads
+
+from . import data as datamod  # noqa: E402
+from . import model as modelmod  # noqa: E402
+
+CHUNK_SECONDS = 0.2     # a chunk this long keeps Stop and live points within a second
+STEP_OVERHEAD_S = 2e-4  # measured per batch on a 2-core CPU, for tiny models
+FLOPS_PER_S = 2e10      # dense float32 throughput assumed for bigger models
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str          # done, stopped, diverged or failed
+    error: str | None
+    steps: int           # optimizer steps recorded
+    epochs: int          # complete epochs recorded
+
+
+class Recorder(keras.Sequential):
+    """A Sequential whose train_step runs a chunk of batches in-graph.
+
+    The optimizer still sees one update per batch, so schedules get the real iteration, and
+    Keras's callbacks still run around each epoch. Every batch writes (rate, loss) at its
+    index in `record`; the rate is read before `apply` increments `iterations`.
+    """
+
+    def attach(self, data: datamod.Data, batch_size: int, seed: int, chunk: int) -> None:
+        self.feed = _Feed(data, batch_size, seed, chunk)
+        # Variables may not be created inside the graph loop: build everything lazy now.
+        x, y = self.feed.X[:1], self.feed.y[:1]
+        self.optimizer.build(self.trainable_variables)
+        y_pred = self(x, training=False)
+        self._compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        self.compute_metrics(x, y, y_pred)
+        self.reset_metrics()
+
+    def train_step(self, _):
+        f, opt = self.feed, self.optimizer
+        start = tf.cast(opt.iterations, tf.int32)
+        epoch, pos = start // f.steps_per_epoch, start % f.steps_per_epoch
+
+        def shuffle():  # a new order at each epoch's first chunk, kept for its other chunks
+            order = tf.argsort(tf.random.stateless_uniform([f.rows], seed=tf.stack([f.seed, epoch])))
+            f.order.assign(order)
+            return order
+
+        order = tf.cond(tf.equal(pos, 0), shuffle, f.order.read_value)
+        n = tf.minimum(f.chunk, f.steps_per_epoch - pos)
+
+        def body(i):
+            rows = order[(pos + i) * f.batch_size:(pos + i + 1) * f.batch_size]
+            x, y = tf.gather(f.X, rows), tf.gather(f.y, rows)
+            lr = tf.cast(opt.learning_rate, tf.float32)
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self._compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            opt.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+            self.compute_metrics(x, y, y_pred)
+            f.record[i].assign(tf.stack([lr, tf.cast(loss, tf.float32)]))
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
+        return self.get_metrics_result()
+
+    @tf.function
+    def validate(self):
+        """(val_loss, val metric) on the whole validation set at once."""
+        f = self.feed
+        y_pred = self(f.X_val, training=False)
+        f.val_metric.reset_state()
+        f.val_metric.update_state(f.y_val, y_pred)
+        loss = self._compute_loss(x=f.X_val, y=f.y_val, y_pred=y_pred, training=False)
+        return loss, f.val_metric.result()
+
+
+class _Feed:
+    """The data in memory, the shuffle order of the current epoch and the record buffer."""
+
+    def __init__(self, data, batch_size, seed, chunk):
+        self.X, self.y = tf.constant(data.X_train), tf.constant(data.y_train)
+        self.X_val, self.y_val = tf.constant(data.X_val), tf.constant(data.y_val)
+        self.val_metric = modelmod.metric_object(data.task)  # here, not on the model: Keras would log it
+        self.rows, self.batch_size, self.chunk = len(data.X_train), batch_size, chunk
+        self.steps_per_epoch = steps_per_epoch(self.rows, batch_size)
+        self.seed = tf.constant(seed, tf.int32)
+        self.order = tf.Variable(tf.range(self.rows), trainable=False)
+        self.record = tf.Variable(tf.zeros([chunk, 2]), trainable=False)
+
+
+def steps_per_epoch(rows: int, batch_size: int) -> int:
+    return max(1, math.ceil(rows / batch_size))
+
+
+def chunk_size(model: keras.Model, batch_size: int, spe: int) -> int:
+    """Batches per graph call: the whole epoch for small models, fewer when a batch is slow."""
+    step_s = STEP_OVERHEAD_S + 6 * batch_size * model.count_params() / FLOPS_PER_S
+    return max(1, min(spe, int(CHUNK_SECONDS / step_s)))
+
+
+class _Watch(keras.callbacks.Callback):
+    """Reads each chunk's record, checks for divergence and Stop, and hands rows to the sink."""
+
+    def __init__(self, sink, stop, metric: str, has_val: bool):
+        super().__init__()
+        self.sink, self.stop, self.metric, self.has_val = sink, stop, metric, has_val
+        self.steps = 0
+        self.epochs = 0
+        self.status, self.error = "done", None
+
+    def on_train_begin(self, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.epoch_lr = epoch, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        f = self.model.feed
+        n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.steps)
+        lr, loss = f.record.numpy()[:n].T
+        bad = np.flatnonzero(~np.isfinite(loss))
+        if bad.size:
+            n = int(bad[0])
+            self.status = "diverged"
+            self.error = f"loss became {_loss_text(loss[n])} at step {self.steps + n} (epoch {self.epoch})"
+            lr, loss = lr[:n], loss[:n]
+        elif self.stop is not None and self.stop.is_set():
+            self.status = "stopped"
+        if self.epoch_lr is None and n:
+            self.epoch_lr = float(lr[0])
+        self.sink(list(zip(range(self.steps, self.steps + n), [self.epoch] * n, lr.tolist(),
+                           loss.tolist())), [])
+        self.steps += n
+        self.model.stop_training = self.status != "done"
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.steps < (epoch + 1) * self.model.feed.steps_per_epoch:
+            return  # an epoch cut short leaves its steps, not an epoch row
+        val = None
+        if self.has_val:  # for ReduceLROnPlateau, which runs after this callback
+            val, val_metric = (float(v) for v in self.model.validate())
+            logs["val_loss"], logs[f"val_{self.metric}"] = val, val_metric
+        self.sink([], [(epoch, self.epoch_lr, float(logs["loss"]), val, float(logs[self.metric]),
+                        time.perf_counter() - self.t0)])
+        self.epochs += 1
+
+
+def _loss_text(value: float) -> str:
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
+    """Train as the config says. sink(step_rows, epoch_rows) gets rows as they come:
+    steps (step, epoch, learning_rate, loss), epochs (epoch, learning_rate at its first step,
+    loss, val_loss, metric, wall_time in seconds since training began). stop: anything with
+    is_set(). on_start(metric name) once the data is
+    loaded. A bad dataset raises ConfigError."""
+    keras.backend.clear_session()  # drop the last run's graphs: 50 runs in a row stay flat
+    data = datamod.load(cfg["data"])
+    if on_start:
+        on_start(modelmod.metric_name(data.task))
+    model, callbacks = modelmod.build(cfg, data, cls=Recorder, jit_compile=False)
+    batch = cfg["training"]["batch_size"]
+    spe = steps_per_epoch(len(data.X_train), batch)
+    chunk = chunk_size(model, batch, spe)
+    model.attach(data, batch, cfg["training"]["seed"], chunk)
+    watch = _Watch(sink, stop, modelmod.metric_name(data.task), len(data.X_val) > 0)
+    ticks = tf.data.Dataset.from_tensors(0).repeat()  # the data lives in the model; fit just ticks
+    try:
+        model.fit(ticks, epochs=cfg["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),
+                  callbacks=[watch, *callbacks], shuffle=False, verbose=0)
+    except Exception as exc:  # a callback's own error (e.g. ReduceLROnPlateau with a schedule)
+        return Outcome("failed", f"{exc.__class__.__name__}: {exc}", watch.steps, watch.epochs)
+    return Outcome(watch.status, watch.error, watch.steps, watch.epochs)
+
+
+def warm_up() -> None:
+    """Pay the one-time costs (lazy imports, the first trace) before any real job."""
+    from .config import validate
+    from .schedules import make
+
+    run(validate({"schedule": make("constant"), "data": {"n_samples": 64}, "training": {"epochs": 2}}),
+        lambda steps, epochs: None)
+
+
+def train_cli(cfg: dict, out: str | None, steps_out: str | None) -> int:
+    """Foreground training with a progress bar; writes the CSVs; 0 when the run is done."""
+    from tqdm import tqdm
+
+    from .config import steps_per_epoch as config_steps
+
+    steps, epochs, metric = [], [], []
+    bar = tqdm(total=cfg["training"]["epochs"] * config_steps(cfg), unit="step", file=sys.stderr,
+               dynamic_ncols=True, mininterval=0.2)
+
+    def sink(step_rows, epoch_rows):
+        steps.extend(step_rows)
+        epochs.extend(epoch_rows)
+        bar.update(len(step_rows))
+        if epoch_rows:
+            _, _, loss, val, value, _ = epoch_rows[-1]
+            bar.set_postfix_str(f"loss {loss:.4g}" + ("" if val is None else f", val_loss {val:.4g}")
+                                + f", {metric[0]} {value:.4g}", refresh=False)
+
+    outcome = run(cfg, sink, on_start=metric.append)
+    bar.close()
+    if out:
+        _write(out, ["epoch", "learning_rate", "loss", "val_loss", metric[0]], (r[:5] for r in epochs))
+    if steps_out:
+        _write(steps_out, ["step", "epoch", "learning_rate", "loss"], steps)
+    if outcome.status != "done":
+        print(f"lrviz: run {outcome.status}: {outcome.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write(path: str, header: list[str], rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(["" if v is None else repr(v) for v in row] for row in rows)

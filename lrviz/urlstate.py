@@ -1,0 +1,58 @@
+"""The settings in a shareable URL: one `cfg` query parameter.
+
+`cfg` is URL-safe base64 (no padding) of compact JSON. Sections other than `schedule` keep
+only the keys that differ from their defaults, so a typical link stays short. Whatever
+comes back from a URL goes through config.validate like every other config.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from . import config as cfgmod
+from .params import ConfigError
+
+PARAM = "cfg"
+MAX_CHARS = 8000  # far above any real config; refuses pasted junk before decoding it
+
+
+def encode(config: dict) -> dict[str, str]:
+    """Query parameters for a validated config."""
+    compact = {"schedule": config["schedule"]}
+    for name, section in cfgmod.SECTIONS.items():
+        defaults = section.defaults()
+        changed = {k: v for k, v in config.get(name, {}).items() if defaults.get(k) != v}
+        if changed:
+            compact[name] = changed
+    text = json.dumps(compact, separators=(",", ":"), sort_keys=True)
+    return {PARAM: base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")}
+
+
+def decode(params) -> tuple[dict | None, str | None]:
+    """(config, problem) from query parameters (any mapping of str to str or list of str).
+
+    No `cfg`: (None, None), the page keeps its defaults. A bad `cfg`: (None, a sentence
+    naming what was wrong). Never raises.
+    """
+    try:
+        value = params.get(PARAM) if hasattr(params, "get") else None
+    except Exception:  # a mapping that fails on get is as good as absent
+        return None, None
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else None
+    if value is None or value == "":
+        return None, None
+    if not isinstance(value, str) or len(value) > MAX_CHARS:
+        return None, f"URL parameter '{PARAM}': too long or not text (at most {MAX_CHARS} characters)"
+    try:
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
+        raw = json.loads(text, parse_constant=float)
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        return None, f"URL parameter '{PARAM}': not URL-safe base64 of JSON"
+    try:
+        return cfgmod.validate(raw), None
+    except ConfigError as exc:
+        return None, f"URL parameter '{PARAM}': {exc}"
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:  # a validator's blind spot
+        return None, f"URL parameter '{PARAM}': invalid config ({exc.__class__.__name__})"

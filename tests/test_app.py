@@ -1,0 +1,373 @@
+"""The page under Streamlit's AppTest: widgets driven by key, figures read from their JSON,
+downloads captured where Streamlit stores them, URLs and uploads, and a real tiny run."""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
+
+from lrviz import config, exports, presets, urlstate
+from lrviz.schedules import curve, family_id, make
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def home(tmp_path_factory):
+    # One home for the module: the page keeps one engine per home (its workers load TensorFlow
+    # once), as a server does.
+    path = tmp_path_factory.mktemp("lrviz-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LRVIZ_HOME", str(path))
+        yield path
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """file name -> the bytes a download button would send (deferred ones are called)."""
+    seen = {}
+    add, add_deferred = MediaFileManager.add, MediaFileManager.add_deferred
+
+    def record(self, data, mimetype, coordinates, file_name=None, is_for_static_download=False):
+        if file_name:
+            seen[file_name] = lambda: data
+        return add(self, data, mimetype, coordinates, file_name, is_for_static_download)
+
+    def record_deferred(self, fn, mimetype, coordinates, file_name=None, **kw):
+        seen[file_name] = fn
+        return add_deferred(self, fn, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add", record)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record_deferred)
+
+    def get(name):
+        data = seen[name]()
+        return data.encode() if isinstance(data, str) else data
+
+    return get
+
+
+def app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def spec(at: AppTest, key: str = "preview.chart") -> dict:
+    for chart in at.get("plotly_chart"):
+        if chart.proto.id.endswith(key) or key in chart.proto.id:
+            return json.loads(chart.proto.spec)
+    raise AssertionError(f"no chart {key}: {[c.proto.id for c in at.get('plotly_chart')]}")
+
+
+def ys(fig: dict, i: int = 0, axis: str = "y") -> np.ndarray:
+    data = fig["data"][i][axis]
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).astype(float)
+    return np.asarray(data, dtype=float)
+
+
+def url_cfg(at) -> str:
+    value = at.query_params["cfg"]
+    return value if isinstance(value, str) else value[-1]
+
+
+def warnings(at):
+    return " ".join(w.value for w in at.warning).replace("\\", "")
+
+
+def errors(at):
+    """The page's errors as plain text (user text in them is Markdown-escaped)."""
+    return " ".join(e.value for e in at.error).replace("\\", "")
+
+
+def test_first_page_shows_the_articles_recipe_and_puts_it_in_the_url():
+    at = ok(app())
+    assert not at.error
+    fig = spec(at)
+    assert fig["data"][0]["name"].startswith("Time-based decay")
+    assert fig["layout"]["xaxis"]["title"]["text"].startswith("optimizer step")
+    assert fig["layout"]["yaxis"]["title"]["text"] == "learning rate"
+    cfg, problem = urlstate.decode({"cfg": url_cfg(at)})
+    assert problem is None and family_id(cfg["schedule"]) == "time_based_decay"
+    want = curve(cfg["schedule"], 20, 50)[2]
+    np.testing.assert_allclose(ys(fig), want)  # 1,000 steps: every point is drawn
+    assert any("compounds" in w.value for w in at.warning)  # the article's pitfall
+    assert len(at.get("plotly_chart")) >= 2  # with its comparison chart
+
+
+def test_every_widget_has_a_key_and_help():
+    at = ok(app())
+    for kind in ("selectbox", "select_slider", "number_input", "toggle", "checkbox", "text_input", "slider",
+                 "text_area", "multiselect", "button"):
+        for w in getattr(at, kind):
+            assert w.key, (kind, w.label)
+            assert w.help, (kind, w.key)
+
+
+def test_family_and_parameters_redraw_the_preview():
+    at = ok(app())
+    at.selectbox(key="s.family").set_value("ExponentialDecay").run()
+    ok(at)
+    at.select_slider(key="s.ExponentialDecay.initial_learning_rate").set_value(0.05)
+    at.number_input(key="s.ExponentialDecay.decay_steps").set_value(200)
+    at.number_input(key="s.ExponentialDecay.decay_rate").set_value(0.25)
+    at.toggle(key="s.ExponentialDecay.staircase").set_value(True).run()
+    ok(at)
+    assert not at.error, errors(at)
+    sched = make("ExponentialDecay", initial_learning_rate=0.05, decay_steps=200, decay_rate=0.25, staircase=True)
+    np.testing.assert_allclose(ys(spec(at)), curve(sched, 20, 50)[2])
+    at.toggle(key="p.log_y").set_value(True)
+    at.toggle(key="p.adam").set_value(True)
+    at.toggle(key="c.on").set_value(True).run()
+    at.selectbox(key="c.family").set_value("constant").run()
+    ok(at)
+    fig = spec(at)
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    names = [d["name"] for d in fig["data"]]
+    assert any("Adam step size" in n for n in names) and any(n.startswith("compare: Constant") for n in names)
+    t = np.arange(1000) + 1.0
+    lr = curve(sched, 20, 50)[2]
+    np.testing.assert_allclose(ys(fig, 1), lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(presets.available()))
+def test_each_preset_loads(name):
+    at = ok(app())
+    at.selectbox(key="preset").set_value(name).run()
+    ok(at)
+    assert not at.error, errors(at)
+    want = presets.available()[name].config()
+    assert at.selectbox(key="s.family").value == family_id(want["schedule"])
+    cfg, _ = urlstate.decode({"cfg": url_cfg(at)})
+    assert cfg["schedule"] == want["schedule"]
+    spe = config.steps_per_epoch(cfg)
+    np.testing.assert_allclose(ys(spec(at)), curve(want["schedule"], cfg["training"]["epochs"], spe)[2])
+
+
+def test_legacy_decay_shows_what_keras_3_does():
+    at = ok(app())
+    at.selectbox(key="preset").set_value("Article: Adam(lr=0.001, decay=1e-6)").run()
+    text = " ".join(w.value for w in at.warning)
+    assert "Argument(s) not recognized" in text and "flat" in text and "InverseTimeDecay" in text
+    pit = spec(at, "pitfall.chart.0")
+    assert np.all(ys(pit, 0) == 0.001) and ys(pit, 1)[-1] < 0.001
+
+
+def test_plateau_with_a_schedule_explains_the_type_error():
+    at = ok(app())
+    at.selectbox(key="s.family").set_value("reduce_lr_on_plateau").run()
+    assert "TypeError" in " ".join(w.value for w in at.warning)
+
+
+def test_settings_that_clash_are_refused_naming_the_field():
+    at = ok(app())
+    at.checkbox(key="optimizer.clipnorm.on").set_value(True)
+    at.checkbox(key="optimizer.clipvalue.on").set_value(True).run()
+    ok(at)
+    assert "optimizer.clipvalue" in errors(at) and "only one of" in errors(at)
+    at.checkbox(key="optimizer.clipvalue.on").set_value(False)
+    at.text_input(key="model.hidden_units").set_value("16, lots").run()
+    assert "model.hidden_units" in errors(at)
+    at.text_input(key="model.hidden_units").set_value("8, 8").run()
+    assert not at.error, errors(at)
+
+
+def test_a_shared_link_restores_the_settings():
+    cfg = config.validate({"schedule": make("cyclical", step_size=75, mode="triangular2"),
+                           "training": {"epochs": 9, "batch_size": 64}, "optimizer": {"amsgrad": True}})
+    at = ok(app(urlstate.encode(cfg)))
+    assert not at.warning or all("link" not in w.value for w in at.warning)
+    assert at.selectbox(key="s.family").value == "cyclical"
+    assert at.number_input(key="s.cyclical.step_size").value == 75
+    assert at.number_input(key="training.epochs").value == 9
+    assert at.toggle(key="optimizer.amsgrad").value is True
+    assert urlstate.decode({"cfg": url_cfg(at)}) == (cfg, None)
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("not*base64!", "base64"),
+    (base64.urlsafe_b64encode(b'{"schedule": {"kind": "constant", "learning_rate": -1}}').decode(),
+     "schedule.learning_rate"),
+    (base64.urlsafe_b64encode(b'{"schedule": {"kind": "evil"}}').decode(), "schedule.kind"),
+])
+def test_bad_links_fall_back_with_a_warning(value, reason):
+    at = ok(app({"cfg": value}))
+    text = warnings(at)
+    assert "link" in text and reason in text
+    assert at.selectbox(key="s.family").value == "time_based_decay"  # the defaults
+    assert not at.error
+
+
+def test_a_run_too_long_to_store_is_refused_naming_the_epochs():
+    at = ok(app())
+    at.number_input(key="data.n_samples").set_value(200_000)
+    at.number_input(key="training.batch_size").set_value(1)
+    at.number_input(key="training.epochs").set_value(10_000).run()
+    ok(at)
+    assert "training.epochs" in errors(at)
+
+
+def test_a_link_cannot_point_the_server_at_its_own_files():
+    cfg = config.validate({"schedule": make("constant"), "data": {"name": "csv", "path": "/etc/passwd"}})
+    at = ok(app(urlstate.encode(cfg)))
+    assert "/etc/passwd ignored" in warnings(at)
+    assert at.session_state["data.path"] is None and at.selectbox(key="data.name").value == "moons"
+    assert not at.error
+
+
+def test_downloads_carry_the_plotted_data(downloads):
+    at = ok(app())
+    cfg, _ = urlstate.decode({"cfg": url_cfg(at)})
+    assert json.loads(downloads("lrviz-config.json")) == cfg
+    rows = list(csv.DictReader(io.StringIO(downloads("lrviz-curve.csv").decode())))
+    assert len(rows) == 1000 and list(rows[0])[:3] == ["step", "epoch", "learning_rate"]
+    np.testing.assert_array_equal([float(r["learning_rate"]) for r in rows], curve(cfg["schedule"], 20, 50)[2])
+    epochs = list(csv.DictReader(io.StringIO(downloads("lrviz-curve-epochs.csv").decode())))
+    assert [int(r["step"]) for r in epochs] == list(range(0, 1000, 50))
+    assert [float(r["learning_rate"]) for r in epochs] == [float(r["learning_rate"]) for r in rows[::50]]
+    script = downloads("lrviz_keras.py").decode()
+    assert script == exports.keras_script(cfg)
+    compile(script, "lrviz_keras.py", "exec")
+    assert b"Plotly.newPlot" in downloads("lrviz-curve.html")
+
+
+def test_an_uploaded_config_loads_and_a_bad_one_is_refused():
+    at = ok(app())
+    good = config.validate({"schedule": make("PolynomialDecay", power=2.0), "training": {"epochs": 5}})
+    at.file_uploader(key="config_upload").set_value(("c.json", exports.config_json(good).encode(),
+                                                     "application/json")).run()
+    ok(at)
+    assert at.selectbox(key="s.family").value == "PolynomialDecay"
+    assert at.number_input(key="training.epochs").value == 5
+    at.file_uploader(key="config_upload").set_value(("d.json", b'{"schedule": {"kind": "constant"}, "optimizer": '
+                                                     b'{"lr": 0.001}}', "application/json")).run()
+    ok(at)
+    assert "optimizer.lr" in errors(at)
+
+
+def test_csv_upload_is_saved_under_the_home_and_checked(home):
+    at = ok(app())
+    at.selectbox(key="data.name").set_value("csv").run()
+    assert "data.path" in errors(at)  # no file yet
+    rows = "\n".join(f"{i % 7},{i % 3},{i % 2}" for i in range(120))
+    at.file_uploader(key="data.upload").set_value(("my <b>data</b>.csv", f"a,b,label\n{rows}\n".encode(),
+                                                   "text/csv")).run()
+    ok(at)
+    assert not at.error, errors(at)
+    assert any("my \\<b\\>data\\</b\\>" in c.value and "label" in c.value for c in at.caption)  # escaped
+    path = Path(at.session_state["data.path"])
+    assert path.parent == home / "uploads" and path.exists()
+    at.file_uploader(key="data.upload").set_value(("bad.csv", b"a,b\n1,2\n3\n", "text/csv")).run()
+    ok(at)
+    assert "data.path" in errors(at)
+
+
+def poll(at: AppTest, word: str, timeout: float = 180) -> str:
+    """Rerun the page (run_every timers do not fire under AppTest) until `word` shows."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        ok(at)
+        text = " ".join(x.value for x in [*at.info, *at.success, *at.warning, *at.error])
+        if word in text:
+            return text
+        time.sleep(0.3)
+    raise AssertionError(f"{word!r} never showed: {text}")
+
+
+def test_a_tiny_run_trains_and_can_be_compared_renamed_and_deleted(downloads):
+    pytest.importorskip("lrviz.engine", reason="the engine is not in this tree yet")
+    at = ok(app())
+    at.number_input(key="data.n_samples").set_value(200)
+    at.number_input(key="training.epochs").set_value(2)
+    at.text_input(key="train.name").set_value("tiny <run>").run()
+    at.button(key="train.start").click().run()
+    ok(at)
+    assert not at.error, errors(at)
+    poll(at, "Done in")
+    lr = ys(spec(at, "live.lr"))
+    assert len(lr) == 10  # 2 epochs x 5 steps: the rate the optimizer applied at every step
+    np.testing.assert_allclose(lr, curve(make("time_based_decay", initial_learning_rate=0.1, decay=0.005),
+                                         2, 5)[2], rtol=1e-6)
+    assert len(ys(spec(at, "live.loss"))) == 10
+    assert "accuracy" in json.dumps(spec(at, "live.metric")["layout"]["yaxis"])
+
+    table = at.dataframe[0].value
+    row = table.iloc[-1]
+    assert row["name"] == "tiny <run>" and row["status"] == "done"
+    assert row["schedule"] == "time_based_decay" and row["epochs"] == 2 and row["batch size"] == 32
+    assert row["peak lr"] == 0.1 and np.isfinite(row["final loss"]) and 0 <= row["final accuracy"] <= 1
+    run_id = int(row["id"])
+
+    # Downloads follow the watched run; exact per-step rows.
+    steps = list(csv.DictReader(io.StringIO(downloads(f"run-{run_id}-steps.csv").decode())))
+    assert [int(r["step"]) for r in steps] == list(range(10))
+    np.testing.assert_allclose([float(r["learning_rate"]) for r in steps], lr)
+    assert len(list(csv.DictReader(io.StringIO(downloads(f"run-{run_id}-epochs.csv").decode())))) == 2
+
+    at.multiselect(key="runs.pick").set_value([run_id]).run()
+    ok(at)
+    assert len(ys(spec(at, "runs.lr"))) == 10
+    at.selectbox(key="runs.target").set_value(run_id)
+    at.text_input(key="runs.new_name").set_value("renamed").run()
+    at.button(key="runs.rename").click().run()
+    ok(at)
+    assert "renamed" in at.dataframe[0].value["name"].tolist()
+    at.checkbox(key="runs.sure").set_value(True).run()
+    at.button(key="runs.delete").click().run()
+    ok(at)
+    assert not at.dataframe or run_id not in at.dataframe[0].value["id"].tolist()
+
+
+def test_stop_ends_a_long_run_as_stopped():
+    pytest.importorskip("lrviz.engine", reason="the engine is not in this tree yet")
+    at = ok(app())
+    at.number_input(key="data.n_samples").set_value(200)
+    at.number_input(key="training.epochs").set_value(5000).run()
+    at.button(key="train.start").click().run()
+    poll(at, "Running")
+    at.button(key="live.stop").click().run()
+    text = poll(at, "Stopped")
+    assert "Stopped at epoch" in text
+
+
+NO_TENSORFLOW = """
+import sys
+from streamlit.testing.v1 import AppTest
+from lrviz import presets
+from lrviz.schedules import FAMILIES
+at = AppTest.from_file(sys.argv[1], default_timeout=60).run()
+for name in presets.available():
+    at.selectbox(key="preset").set_value(name).run()
+for family in FAMILIES:
+    at.selectbox(key="s.family").set_value(family).run()
+assert not at.exception, at.exception
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "jax", "torch"))
+print("LOADED", loaded)
+"""
+
+
+def test_the_page_never_imports_tensorflow(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, APP], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "LRVIZ_HOME": str(tmp_path)}, cwd=Path(APP).parent)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "LOADED []" in r.stdout, r.stdout[-2000:]

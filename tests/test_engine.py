@@ -1,0 +1,163 @@
+"""The worker pool: queueing, Stop, a killed worker, restart recovery, shutdown.
+
+One engine with one worker serves the whole module (a worker pays ~5 s of TensorFlow import).
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from lrviz import engine as enginemod
+from lrviz.engine import Engine
+from lrviz.schedules import make
+from lrviz.store import Store
+
+pytestmark = pytest.mark.timeout(300)
+
+SHORT = {"schedule": make("constant", learning_rate=0.01), "data": {"n_samples": 200},
+         "training": {"epochs": 3}}
+LONG = {"schedule": make("constant", learning_rate=0.01), "data": {"n_samples": 200},
+        "training": {"epochs": 10_000}}
+
+
+def wait_for(predicate):
+    """Poll until true; pytest-timeout, not this test, decides how long is too long."""
+    while not (value := predicate()):
+        time.sleep(0.02)
+    return value
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("engine-home")
+
+
+@pytest.fixture(scope="module")
+def left_running(home):
+    store = Store(home)  # a run a crashed app left behind
+    rid = store.create_run("orphan", SHORT, 3, 5)
+    store.set_status(rid, "running")
+    return rid
+
+
+@pytest.fixture(scope="module")
+def engine(home, left_running):
+    eng = Engine(home, max_workers=1)
+    eng.wait_ready()
+    yield eng
+    pids = [w.process.pid for w in eng._workers]
+    eng.shutdown()
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid):
+    try:  # a zombie that nobody reaped yet has ended too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def status(engine, rid):
+    return engine.progress(rid)["status"]
+
+
+def finished(engine, rid):
+    return status(engine, rid) not in ("queued", "running")
+
+
+def test_restart_marks_runs_left_running_interrupted(engine, left_running):
+    assert engine.progress(left_running)["status"] == "interrupted"
+
+
+def test_a_run_trains_and_reports_progress(engine):
+    rid = engine.submit(SHORT, name="short")
+    wait_for(lambda: finished(engine, rid))
+    p = engine.progress(rid)
+    assert p["status"] == "done" and p["error"] is None
+    assert (p["epoch"], p["epochs"], p["step"], p["total_steps"]) == (3, 3, 15, 15)
+    assert engine.store.run(rid)["metric"] == "accuracy" and engine.store.run(rid)["name"] == "short"
+    assert len(engine.store.steps(rid)["step"]) == 15 and len(engine.store.epochs(rid)["epoch"]) == 3
+
+
+def test_queue_beyond_the_cap_then_both_finish(engine):
+    first, second = engine.submit(LONG), engine.submit(SHORT)
+    assert engine.progress(second)["queue_position"] == 1 and status(engine, second) == "queued"
+    wait_for(lambda: engine.store.steps(first)["step"])
+    assert engine.progress(first)["queue_position"] is None and status(engine, first) == "running"
+    assert engine.progress(first)["eta_s"] is not None
+    engine.stop(first)
+    wait_for(lambda: finished(engine, second))
+    assert status(engine, first) == "stopped" and status(engine, second) == "done"
+
+
+def test_stop_keeps_metrics_and_cancels_queued_runs(engine):
+    running, queued = engine.submit(LONG), engine.submit(LONG)
+    wait_for(lambda: len(engine.store.steps(running)["step"]) >= 10)
+    engine.stop(queued)
+    assert status(engine, queued) == "stopped" and queued not in engine.active()
+    engine.stop(running)
+    wait_for(lambda: finished(engine, running))
+    assert status(engine, running) == "stopped"
+    assert len(engine.store.steps(running)["step"]) >= 10
+
+
+def test_killed_worker_fails_its_run_and_is_replaced(engine):
+    victim, after = engine.submit(LONG), engine.submit(SHORT)
+    wait_for(lambda: engine.store.steps(victim)["step"])
+    (pid,) = engine.workers()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: finished(engine, victim))
+    p = engine.progress(victim)
+    assert p["status"] == "failed" and p["error"] == "worker process died (signal 9)" and p["step"] > 0
+    wait_for(lambda: finished(engine, after))
+    assert status(engine, after) == "done"
+    assert len(engine.workers()) == 1 and engine.workers() != [pid]
+
+
+def test_a_worker_whose_memory_grew_is_recycled_without_losing_runs(engine, monkeypatch):
+    monkeypatch.setattr(enginemod, "RECYCLE_GROWTH", -1.0)  # any run counts as growth
+    (old,) = engine.workers()
+    first = engine.submit(SHORT)
+    wait_for(lambda: finished(engine, first))
+    monkeypatch.setattr(enginemod, "RECYCLE_GROWTH", 10.0)
+    wait_for(lambda: old not in engine.workers() and len(engine.workers()) == 1)
+    engine.wait_ready()
+    second = engine.submit(SHORT)
+    wait_for(lambda: finished(engine, second))
+    assert status(engine, first) == status(engine, second) == "done"
+
+
+def test_a_bad_config_is_refused_at_submit(engine):
+    from lrviz.params import ConfigError
+
+    with pytest.raises(ConfigError):
+        engine.submit({"schedule": make("constant"), "optimizer": {"lr": 0.1}})
+
+
+def test_worker_count_from_argument_env_or_cores(monkeypatch):
+    monkeypatch.setenv("LRVIZ_WORKERS", "3")
+    assert enginemod.worker_count(None) == 3 and enginemod.worker_count(2) == 2
+    monkeypatch.delenv("LRVIZ_WORKERS")
+    assert enginemod.worker_count(None) == (os.cpu_count() or 1)
+
+
+def test_workers_exit_when_the_app_process_dies(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from lrviz.engine import Engine
+        if __name__ == "__main__":
+            engine = Engine({str(tmp_path)!r}, max_workers=1)
+            print(engine.workers()[0], flush=True)
+            time.sleep(600)
+    """)
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    worker = int(app.stdout.readline())
+    app.kill()
+    app.wait()
+    wait_for(lambda: not _alive(worker))

@@ -1,0 +1,138 @@
+"""The SQLite run store: runs, incremental reads, rename/delete, recovery, bad folders."""
+import os
+import threading
+
+import pytest
+
+from lrviz.store import Store, StoreError, default_home
+
+CFG = {"schedule": {"kind": "constant", "learning_rate": 0.01}}
+
+
+def steps(first, n, epoch=0):
+    return [(s, epoch, 0.01, 1.0 / (s + 1)) for s in range(first, first + n)]
+
+
+def test_home_defaults_to_env_or_runs_beside_app(monkeypatch, tmp_path):
+    monkeypatch.setenv("LRVIZ_HOME", str(tmp_path))
+    assert default_home() == tmp_path
+    monkeypatch.delenv("LRVIZ_HOME")
+    assert default_home().name == "runs" and (default_home().parent / "lrviz").is_dir()
+
+
+def test_run_lifecycle(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run(None, CFG, epochs=3, steps_per_epoch=10)
+    run = store.run(rid)
+    assert (run["name"], run["status"], run["total_steps"]) == (f"run {rid}", "queued", 30)
+    assert run["config"] == CFG
+    store.set_status(rid, "running", metric="accuracy")
+    assert store.run(rid)["started"] and store.run(rid)["metric"] == "accuracy"
+    store.set_status(rid, "diverged", "loss became nan at step 7 (epoch 0)")
+    run = store.run(rid)
+    assert run["status"] == "diverged" and run["finished"] and "step 7" in run["error"]
+    assert not store.finish_if_active(rid, "failed", "late")  # a finished run keeps its status
+    assert store.run(rid)["status"] == "diverged"
+    assert store.run(12345) is None
+
+
+def test_incremental_reads(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run("a", CFG)
+    store.append_steps(rid, steps(0, 5))
+    first = store.steps(rid)
+    assert first["step"] == [0, 1, 2, 3, 4] and first["loss"][2] == pytest.approx(1 / 3)
+    store.append_steps(rid, steps(5, 3, epoch=1))
+    assert store.steps(rid, after=first["step"][-1]) == {
+        "step": [5, 6, 7], "epoch": [1, 1, 1], "learning_rate": [0.01] * 3, "loss": [1 / 6, 1 / 7, 1 / 8]}
+    assert store.steps(rid, after=7) == {"step": [], "epoch": [], "learning_rate": [], "loss": []}
+    store.append_epochs(rid, [(0, 0.01, 0.5, 0.6, 0.8, 0.1), (1, 0.01, 0.4, None, 0.9, 0.2)])
+    assert store.epochs(rid, after=0)["val_loss"] == [None]
+    assert store.last(rid) == (7, 1)
+
+
+def test_rename_and_delete_with_metrics(tmp_path):
+    store = Store(tmp_path)
+    keep, gone = store.create_run("keep", CFG), store.create_run("gone", CFG)
+    for rid in (keep, gone):
+        store.append_steps(rid, steps(0, 4))
+        store.append_epochs(rid, [(0, 0.01, 0.5, 0.6, 0.8, 0.1)])
+    store.rename(keep, "kept run")
+    store.delete(gone)
+    assert [r["name"] for r in store.runs()] == ["kept run"]
+    assert store.steps(gone)["step"] == [] and store.epochs(gone)["epoch"] == []
+    assert store.steps(keep)["step"] == [0, 1, 2, 3]
+
+
+def test_recover_marks_unfinished_runs_interrupted(tmp_path):
+    store = Store(tmp_path)
+    running, queued, done = (store.create_run(n, CFG) for n in "abc")
+    store.set_status(running, "running")
+    store.set_status(done, "done")
+    store.append_steps(running, steps(0, 3))
+    store.close()
+    reopened = Store(tmp_path)
+    assert sorted(reopened.recover()) == [running, queued]
+    status = {r["id"]: r["status"] for r in reopened.runs()}
+    assert status == {running: "interrupted", queued: "interrupted", done: "done"}
+    assert reopened.steps(running)["step"] == [0, 1, 2]  # metrics survive the restart
+
+
+def test_concurrent_writers_and_readers(tmp_path):
+    store = Store(tmp_path)
+    ids = [store.create_run(f"r{i}", CFG) for i in range(4)]
+    errors = []
+
+    def write(rid):
+        try:
+            for chunk in range(20):
+                store.append_steps(rid, steps(chunk * 50, 50))
+                store.steps(ids[0], after=-1)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(rid,)) for rid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(len(store.steps(rid)["step"]) == 1000 for rid in ids)
+    assert store._db().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_file_in_place_of_the_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError) as err:
+        Store(blocker / "runs")
+    assert err.value.field == "LRVIZ_HOME" and "writable" in str(err.value)
+
+
+def test_read_only_folder_is_a_clear_error(tmp_path, monkeypatch):
+    home = tmp_path / "ro"
+    home.mkdir()
+    home.chmod(0o500)
+    if os.geteuid() == 0:  # root writes anyway; ask the permission check what a user would get
+        monkeypatch.setattr(os, "access", lambda path, mode: False)
+    try:
+        with pytest.raises(StoreError, match="read-only"):
+            Store(home)
+    finally:
+        home.chmod(0o700)
+
+
+def test_write_errors_become_store_errors(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    rid = store.create_run("a", CFG)
+    import sqlite3
+
+    class Full:
+        in_transaction = False
+
+        def execute(self, sql, *args):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "_db", lambda: Full())
+    with pytest.raises(StoreError, match="full"):
+        store.append_steps(rid, steps(0, 2))

@@ -1,0 +1,140 @@
+"""Real training: the recorded per-step rate is the catalogue's curve, runs are reproducible,
+divergence and Stop end a run cleanly, and the CLI writes both CSVs."""
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lrviz import cli, config, train
+from lrviz.schedules import curve, make
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def cfg_for(schedule, epochs=4, **sections):
+    return config.validate({"schedule": schedule, "training": {"epochs": epochs},
+                            "data": {"n_samples": 200, **sections.pop("data", {})}, **sections})
+
+
+def collect(cfg, stop=None):
+    steps, epochs = [], []
+    outcome = train.run(cfg, lambda s, e: (steps.extend(s), epochs.extend(e)), stop)
+    return outcome, steps, epochs
+
+
+SCHEDULES = {
+    "ExponentialDecay": make("ExponentialDecay", initial_learning_rate=0.05, decay_steps=3, decay_rate=0.8),
+    "constant": make("constant", learning_rate=0.003),
+    "time_based_decay": make("time_based_decay", initial_learning_rate=0.1, decay=0.3, compounding=True),
+}
+
+
+@pytest.mark.parametrize("family", sorted(SCHEDULES))
+def test_recorded_rate_is_the_catalogue_curve(family):
+    cfg = cfg_for(SCHEDULES[family], epochs=5)
+    outcome, steps, epochs = collect(cfg)
+    spe = config.steps_per_epoch(cfg)
+    step, epoch, lr = curve(cfg["schedule"], 5, spe)
+    assert outcome == train.Outcome("done", None, 5 * spe, 5)
+    assert [s[0] for s in steps] == step.tolist() and [s[1] for s in steps] == epoch.tolist()
+    np.testing.assert_allclose([s[2] for s in steps], lr, rtol=1e-5)
+    np.testing.assert_allclose([e[1] for e in epochs], lr[::spe], rtol=1e-5)
+
+
+def test_compounding_time_based_decay_really_compounds():
+    cfg = cfg_for(SCHEDULES["time_based_decay"], epochs=4)
+    _, _, epochs = collect(cfg)
+    expected = [0.1 / math.prod(1 + 0.3 * k for k in range(1, e + 1)) for e in range(4)]
+    np.testing.assert_allclose([e[1] for e in epochs], expected, rtol=1e-5)
+
+
+def test_chunks_smaller_than_an_epoch_record_every_step(monkeypatch):
+    monkeypatch.setattr(train, "chunk_size", lambda model, batch, spe: 2)  # 5 steps: chunks 2, 2, 1
+    cfg = cfg_for(SCHEDULES["ExponentialDecay"], epochs=3)
+    outcome, steps, epochs = collect(cfg)
+    _, _, lr = curve(cfg["schedule"], 3, 5)
+    assert outcome.status == "done" and [s[0] for s in steps] == list(range(15)) and len(epochs) == 3
+    np.testing.assert_allclose([s[2] for s in steps], lr, rtol=1e-5)
+
+
+def test_same_config_same_curves():
+    cfg = cfg_for(SCHEDULES["ExponentialDecay"], epochs=3)
+    first, second = collect(cfg), collect(cfg)
+    assert first[1] == second[1]
+    assert [e[:5] for e in first[2]] == [e[:5] for e in second[2]]
+    other = collect(cfg_for(SCHEDULES["ExponentialDecay"], epochs=3, training={"epochs": 3, "seed": 1}))
+    assert [s[3] for s in other[1]] != [s[3] for s in first[1]]
+
+
+def test_epoch_rows_carry_loss_val_loss_and_metric():
+    outcome, steps, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=3))
+    for epoch, (e, lr, loss, val, metric, wall) in enumerate(epochs):
+        batch_losses = [s[3] for s in steps if s[1] == epoch]
+        assert e == epoch and lr == pytest.approx(0.003)
+        assert loss == pytest.approx(np.mean(batch_losses), rel=1e-4)  # 5 full batches
+        assert val > 0 and 0 <= metric <= 1 and wall > 0
+    _, _, no_val = collect(cfg_for(SCHEDULES["constant"], epochs=1, data={"validation_split": 0.0}))
+    assert no_val[0][3] is None
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
+def test_reduce_lr_on_plateau_sees_validation_logs(monitor):
+    # min_delta so large that only epoch 0 improves (on inf): from epoch 1 on, Keras halves the
+    # rate at every epoch end (patience 1, no cooldown).
+    schedule = make("reduce_lr_on_plateau", initial_learning_rate=0.01, monitor=monitor, factor=0.5,
+                    patience=1, min_delta=100.0)
+    outcome, steps, epochs = collect(cfg_for(schedule, epochs=5))
+    assert outcome.status == "done"
+    np.testing.assert_allclose([e[1] for e in epochs], [0.01, 0.01, 0.005, 0.0025, 0.00125], rtol=1e-6)
+    per_epoch = {(s[1], s[2]) for s in steps}
+    assert len(per_epoch) == 5  # one rate per epoch: the callback changes it between epochs
+
+
+@pytest.mark.parametrize("name", ["iris", "regression"])
+def test_multiclass_and_regression_train(name):
+    outcome, steps, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=2, data={"name": name}))
+    assert outcome.status == "done" and len(epochs) == 2 and all(math.isfinite(s[3]) for s in steps)
+
+
+def test_divergence_ends_the_run_at_the_step_where_loss_became_non_finite():
+    cfg = cfg_for(make("constant", learning_rate=10.0), epochs=20, data={"name": "regression"},
+                  model={"hidden_units": [32] * 8})
+    outcome, steps, epochs = collect(cfg)
+    assert outcome.status == "diverged"
+    assert outcome.steps == len(steps) and [s[0] for s in steps] == list(range(len(steps)))
+    assert f"at step {len(steps)} " in outcome.error and "loss became" in outcome.error
+    assert all(math.isfinite(s[3]) for s in steps)
+
+
+def test_stop_flag_ends_the_run_as_stopped():
+    class StopAfterFirstRows:
+        def __init__(self):
+            self.rows = 0
+
+        def is_set(self):
+            return self.rows > 0
+
+    stop = StopAfterFirstRows()
+    steps = []
+
+    def sink(s, e):
+        steps.extend(s)
+        stop.rows += len(s)
+
+    outcome = train.run(cfg_for(SCHEDULES["constant"], epochs=50), sink, stop)
+    assert outcome.status == "stopped" and 0 < len(steps) < 250 and outcome.steps == len(steps)
+
+
+def test_cli_train_writes_both_csvs(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"schedule": SCHEDULES["ExponentialDecay"], "training": {"epochs": 3},
+                                "data": {"n_samples": 200}}))
+    out, steps_out = tmp_path / "epochs.csv", tmp_path / "steps.csv"
+    assert cli.main(["train", str(path), "--out", str(out), "--steps-out", str(steps_out)]) == 0
+    epochs = list(csv.reader(out.open()))
+    steps = list(csv.reader(steps_out.open()))
+    assert epochs[0] == ["epoch", "learning_rate", "loss", "val_loss", "accuracy"] and len(epochs) == 4
+    assert steps[0] == ["step", "epoch", "learning_rate", "loss"] and len(steps) == 16
+    assert float(steps[1][2]) == pytest.approx(0.05)

@@ -1,0 +1,192 @@
+"""Streamlit widgets drawn from the declared Params (lrviz.panels says which control each
+Param gets); app.py arranges them. Every widget has a key, named after its config field."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from lrviz import config, figures, panels
+from lrviz.params import ConfigError, Param
+from lrviz.schedules import FAMILIES
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def md(text) -> str:
+    """User text (run names, CSV headers, file names) made inert for st.markdown."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def fmt(value) -> str:
+    return "0" if value == 0 else f"{value:.3g}"
+
+
+def load_state(values: dict) -> None:
+    """Put a config's widget values into session state (before the widgets are drawn)."""
+    for key, value in values.items():
+        st.session_state[key] = value
+
+
+def ensure_state(values: dict) -> None:
+    """Defaults for widgets that have no value yet; never overrides what the user set."""
+    for key, value in values.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def param_widget(p: Param, key: str, where: str) -> None:
+    """One control for one Param; its help says what the value means and what is allowed."""
+    help_text = f"{p.help}  \n`{where}` — {p.allowed()}"
+    if p.kind == "schedule":
+        schedule_widgets(key, where, nested=True)
+        return
+    if p.optional:
+        on = st.checkbox(f"set {p.name}", key=key + ".on", help=f"Off: {p.name} is null (not used).  \n{help_text}")
+        if not on:
+            return
+    c = panels.control_for(p)
+    if c.kind == "bool":
+        st.toggle(p.name, key=key, help=help_text)
+    elif c.kind == "choice":
+        st.selectbox(p.name, c.options, key=key, help=help_text)
+    elif c.kind == "log":
+        value = st.session_state.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            options = panels.with_value(c.options, float(value))
+        else:  # a missing or mangled value: fall back to the declared default
+            st.session_state[key] = value = float(panels.fallback(p))
+            options = panels.with_value(c.options, value)
+        st.select_slider(p.name + " (log scale)", options=options, key=key, format_func=fmt, help=help_text)
+    elif c.kind == "int":
+        st.number_input(p.name, key=key, step=1, min_value=_int(c.low), max_value=_int(c.high), help=help_text)
+    elif c.kind == "number":
+        st.number_input(p.name, key=key, step=_step(p), format="%g", min_value=_float(c.low),
+                        max_value=_float(c.high), help=help_text)
+    elif c.kind == "list":
+        st.text_input(p.name + " (comma-separated)", key=key, help=help_text)
+    elif p.max_len > 200:
+        st.text_area(p.name, key=key, help=help_text, height=80)
+    else:
+        st.text_input(p.name, key=key, help=help_text)
+
+
+def _int(v):
+    return None if v is None else int(v)
+
+
+def _float(v):
+    return None if v is None else float(v)
+
+
+def _step(p: Param) -> float:
+    span = (p.high or 1.0) - (p.low or 0.0)
+    return 0.001 if span <= 1.0 else 0.01 if span <= 10 else 0.1
+
+
+def params_widgets(params, prefix: str, where: str) -> None:
+    for p in params:
+        param_widget(p, f"{prefix}.{p.name}", f"{where}.{p.name}")
+
+
+def schedule_widgets(which: str, where: str, nested: bool = False) -> str:
+    """Family selector, the family's formula and note, then its Params. Returns the family."""
+    ids = panels.nested_families() if nested else list(FAMILIES)
+    key = f"{which}.family"
+    if st.session_state.get(key) not in ids:
+        st.session_state[key] = ids[0]
+    label = "inner schedule" if nested else "schedule family"
+    fam_id = st.selectbox(label, ids, key=key, format_func=lambda f: FAMILIES[f].label,
+                          help="Which formula sets the learning rate. Keras's own classes keep their "
+                               "names and arguments; the others train as equivalent Keras code.")
+    fam = FAMILIES[fam_id]
+    prefix = panels.schedule_prefix(which, fam_id)
+    ensure_state(panels.param_state(fam.params, prefix, fam.defaults()))
+    if fam.note:
+        st.caption(fam.note)
+    params_widgets(fam.params, prefix, where)
+    return fam_id
+
+
+def save_upload(upload, home: Path) -> Path:
+    """An uploaded file under the store home, named by its content (same file, same path)."""
+    data = upload.getvalue()
+    folder = Path(home) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}.csv"
+    if not path.exists():
+        path.write_bytes(data)
+    return path
+
+
+def trusted_path(cfg: dict, home: Path) -> tuple[dict, str | None]:
+    """A config from outside (a link, an uploaded JSON) may name only CSVs uploaded to this
+    server: any other path would let a link read the server's files."""
+    path = cfg["data"].get("path")
+    if not path:
+        return cfg, None
+    uploads = (Path(home) / "uploads").resolve()
+    if Path(path).resolve().parent == uploads:
+        return cfg, None
+    data = {**cfg["data"], "path": None, "name": "moons" if cfg["data"]["name"] == "csv" else cfg["data"]["name"]}
+    return {**cfg, "data": data}, f"data.path {md(path)} ignored: only CSV files uploaded here can be used"
+
+
+def show_error(exc: Exception, what: str = "Settings refused") -> None:
+    """A library error as one line that names the field; never a traceback."""
+    if isinstance(exc, ConfigError):
+        st.error(f"**{what}** — {md(exc.field)}: {md(exc.allowed)} (got {md(repr(exc.value)[:80])})")
+    else:
+        st.error(f"**{what}**: {md(exc.__class__.__name__)}: {md(str(exc)[:300])}")
+
+
+def guarded(what: str, fn, *args, default=None):
+    """Run one section of the page; a library error becomes one st.error line, never a
+    traceback, and the other sections go on."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - Streamlit's reruns are BaseExceptions and pass
+        show_error(exc, what)
+        return default
+
+
+def status_line(p: dict) -> None:
+    status = p.get("status", "?")
+    if status == "queued":
+        st.info(f"Queued — position {p.get('queue_position') or 1} in line; it starts when a worker is free.")
+    elif status == "running":
+        left = p.get("eta_s")
+        st.info(f"Running — epoch {p.get('epoch', 0)} of {p.get('epochs', '?')}, step {p.get('step', 0):,}"
+                f" of {p.get('total_steps', 0) or 0:,}" + (f", about {left:.0f} s left" if left is not None else ""))
+    elif status == "done":
+        st.success(f"Done in {p.get('elapsed_s') or 0:.1f} s.")
+    elif status in ("stopped", "interrupted"):
+        st.warning(f"{status.capitalize()} at epoch {p.get('epoch', 0)}.")
+    else:  # diverged, failed
+        st.error(f"{status.capitalize()}: {md(p.get('error') or 'no reason recorded')}")
+    epochs = p.get("epochs") or 0
+    if epochs:
+        st.progress(min(1.0, (p.get("epoch") or 0) / epochs), text=f"epoch {p.get('epoch') or 0}/{epochs}")
+
+
+def trace_for(store, run_id, with_steps: bool = True) -> figures.RunTrace:
+    """The run's cached arrays, grown by the rows the store has not sent yet."""
+    traces = st.session_state.setdefault("traces", {})
+    trace = traces.get(run_id)
+    if trace is None:
+        info = store.run(run_id) or {}
+        spe = info.get("steps_per_epoch")
+        if not spe:
+            try:
+                spe = config.steps_per_epoch(config.validate(info.get("config")))
+            except (ConfigError, TypeError):
+                spe = 1
+        trace = traces[run_id] = figures.RunTrace(str(info.get("name") or run_id), spe, info.get("metric"))
+    if trace.metric is None:  # known once a worker has loaded the data
+        trace.metric = (store.run(run_id) or {}).get("metric")
+    if with_steps:
+        trace.extend_steps(store.steps(run_id, after=trace.last_step))
+    trace.extend_epochs(store.epochs(run_id, after=trace.last_epoch))
+    return trace
