@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,11 @@ from lrviz.params import ConfigError
 from lrviz.schedules import FAMILIES, family_id
 
 HOME = Path(os.environ.get("LRVIZ_HOME") or Path(__file__).parent / "runs")
-LIVE_EVERY = 0.5  # seconds between live refreshes while a run of this session is active
+LIVE_EVERY = 1.0  # seconds between live refreshes while a run of this session is active
+# One server process serves every session under one GIL, next to the training workers. With
+# Python's default 5 ms switch interval, a thread answering /_stcore/health waits behind every
+# script run's bytecode in 5 ms slices; 1 ms lets it in sooner (server-wide, harmless elsewhere).
+sys.setswitchinterval(0.001)
 ACTIVE = ("queued", "running")
 START = presets.PRESETS[0]  # the article's recipe greets a new visitor
 
@@ -38,7 +43,14 @@ def get_engine(home: str):
 def get_store(home: str):
     from lrviz.store import Store
 
-    return Store(home)  # one SQLite connection per thread, made on first use
+    from lrviz.store import StoreError
+
+    store = Store(home)  # one SQLite connection per thread, made on first use
+    try:
+        store.recover()  # what a crashed server left 'running' shows 'interrupted' on the first page
+    except StoreError:
+        pass  # a full disk: its runs can still be read, and the engine names the problem
+    return store
 
 
 def get_store_or_none():
@@ -142,7 +154,14 @@ def csv_upload() -> None:
         return
     from lrviz import data
 
-    path = ui.save_upload(upload, HOME)
+    try:
+        path = ui.save_upload(upload, HOME)
+    except OSError as exc:  # a read-only or full store folder: say so, keep the page
+        from lrviz.store import StoreError
+
+        ui.show_error(StoreError(HOME, f"the upload cannot be saved ({exc.strerror or exc})"),
+                      f"CSV {ui.md(upload.name)} refused")
+        return
     try:
         rows = data.csv_rows(str(path))
     except ConfigError as exc:
@@ -206,6 +225,19 @@ def preview_tab(cfg, spe) -> None:
             st.code(pit.code, language="python")
 
 
+def live_figures(store, run_id) -> tuple:
+    """The live view's three figures, rebuilt only when the store sent new rows (or the scale
+    changed) since the last refresh; otherwise the session's cached figures are sent again."""
+    trace = ui.trace_for(store, run_id)
+    log_y = st.session_state.get("p.log_y", False)
+    key = (run_id, trace.last_step, trace.last_epoch, log_y, trace.metric, trace.label)
+    cached = st.session_state.get("live.figures")
+    if cached is None or cached[0] != key:
+        cached = st.session_state["live.figures"] = (key, (
+            figures.lr_figure([trace], log_y), figures.loss_figure([trace], log_y), figures.metric_figure([trace])))
+    return cached[1]
+
+
 def live_view(engine, store) -> None:
     ids = st.session_state.get("live.ids", [])
     names = {i: (store.run(i) or {}).get("name") or f"run {i}" for i in ids}
@@ -218,12 +250,12 @@ def live_view(engine, store) -> None:
     ui.status_line(p)
     st.button("Stop", key="live.stop", on_click=engine.stop, args=(run_id,), disabled=p.get("status") not in ACTIVE,
               help="Stop after the current step; what was recorded stays.")
-    trace = ui.trace_for(store, run_id)
-    log_y = st.session_state.get("p.log_y", False)
-    left, right = st.columns(2)
-    left.plotly_chart(figures.lr_figure([trace], log_y), key="live.lr", config={"displaylogo": False})
-    right.plotly_chart(figures.loss_figure([trace], log_y), key="live.loss", config={"displaylogo": False})
-    st.plotly_chart(figures.metric_figure([trace]), key="live.metric", config={"displaylogo": False})
+    if p.get("status") != "queued":  # a queued run has nothing to draw yet: the status line is all
+        lr, loss, metric = live_figures(store, run_id)
+        left, right = st.columns(2)
+        left.plotly_chart(lr, key="live.lr", config={"displaylogo": False})
+        right.plotly_chart(loss, key="live.loss", config={"displaylogo": False})
+        st.plotly_chart(metric, key="live.metric", config={"displaylogo": False})
     now = p.get("status") in ACTIVE
     if st.session_state.get("live.was_active") and not now:
         st.session_state["live.was_active"] = False

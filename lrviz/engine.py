@@ -35,7 +35,7 @@ class _Worker:
         self.stop = ctx.Value("q", -1, lock=False)   # id of the run to stop
         self.process = ctx.Process(target=_worker_main, args=(child, self.stop, str(home), pid_of_parent),
                                    name="lrviz-worker", daemon=True)
-        self.process.start()
+        _start_without_main(self.process)
         child.close()
         self.ready = False
         self.run_id = None
@@ -48,6 +48,23 @@ class _Worker:
         return self.ready and self.run_id is None and not self.leaving and self.process.is_alive()
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+def _start_without_main(process) -> None:
+    """Spawn re-imports the parent's __main__ in the child. Under `streamlit run` that is the
+    page script, which would build a second Engine in every worker; hiding its __file__ makes
+    spawn skip it (the same way it skips an interactive session)."""
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        path = main.__dict__.pop("__file__", None) if main else None
+        try:
+            process.start()
+        finally:
+            if path is not None:
+                main.__file__ = path
+
+
 def worker_count(max_workers: int | None) -> int:
     """The argument, else $LRVIZ_WORKERS, else one worker per core."""
     return max(1, max_workers or int(os.environ.get("LRVIZ_WORKERS") or 0) or os.cpu_count() or 1)
@@ -55,6 +72,8 @@ def worker_count(max_workers: int | None) -> int:
 
 class Engine:
     def __init__(self, home=None, max_workers: int | None = None):
+        if mp.parent_process() is not None:
+            raise RuntimeError("an Engine cannot start inside a worker process")
         self.store = Store(home)
         self.store.recover()
         self.max_workers = worker_count(max_workers)
@@ -87,6 +106,10 @@ class Engine:
     def submit(self, config: dict, name: str | None = None) -> int:
         """Queue a run; returns its id. A bad config or CSV raises ConfigError here."""
         cfg = cfgmod.validate(config)
+        if cfg["data"]["name"] == "csv":
+            from .data import load
+
+            load(cfg["data"])  # a CSV that cannot train (no target, one class) is refused here
         if self._closed:
             raise RuntimeError("the engine is shut down")
         run_id = self.store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg))

@@ -202,8 +202,10 @@ class Session:
             msg = ForwardMsg()
             msg.ParseFromString(self.ws.recv(timeout=max(0.1, end - time.monotonic())))
             kind = msg.WhichOneof("type")
-            if kind == "new_session":  # a full script run starts; it re-sends its timers
-                self.page_hash, self.auto = msg.new_session.main_script_hash, None
+            if kind == "new_session":
+                self.page_hash = msg.new_session.main_script_hash
+                if not msg.metadata.run.fragment_ids:  # a full run: it sends its timers again
+                    self.auto = None
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 self._element(msg.delta.new_element)
             elif kind == "auto_rerun":
