@@ -41,9 +41,7 @@ def get_engine(home: str):
 
 @st.cache_resource(show_spinner=False)
 def get_store(home: str):
-    from lrviz.store import Store
-
-    from lrviz.store import StoreError
+    from lrviz.store import Store, StoreError
 
     store = Store(home)  # one SQLite connection per thread, made on first use
     try:
