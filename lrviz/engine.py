@@ -291,11 +291,12 @@ class Engine:
 def _worker_main(conn, stop, home: str, parent: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server; it ends us in order
-    os.nice(5)  # training yields the cores to the page when both want them
+    os.nice(19)  # training (and the TensorFlow import) yields the cores to the page
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from . import train  # the slow import and the first trace, before the first job
 
-    train.warm_up()
+    with train.quiet_stderr():
+        train.warm_up()
     store = Store(home)
     conn.send(("ready", _rss_mib()))
     while True:

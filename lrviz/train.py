@@ -8,6 +8,7 @@ epoch for small models, shorter when batches are slow, so Stop lands within a se
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -18,16 +19,23 @@ from dataclasses import dataclass
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _quiet_import():
-    # TensorFlow's C++ side prints oneDNN and CUDA notices at import, whatever the log level.
+@contextlib.contextmanager
+def quiet_stderr():
+    """TensorFlow's C++ side prints oneDNN and CUDA notices (at import, and at the first
+    device lookup) whatever the log level: send file descriptor 2 to /dev/null meanwhile."""
     saved = os.dup(2)
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
-            import tensorflow  # noqa: F401
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _quiet_import():
+    with quiet_stderr():
+        import tensorflow  # noqa: F401
 
 
 _quiet_import()
