@@ -6,6 +6,8 @@ testable without a page, and presets, URLs and uploaded JSON all load through on
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass
 
@@ -214,8 +216,15 @@ def read_preview(get) -> PreviewOptions:
     return PreviewOptions(bool(get("p.log_y", False)), bool(get("p.adam", False)), compare)
 
 
-def peak_rate(sched: dict, epochs: int, steps_per_epoch: int, points: int = 100_000) -> float | None:
-    """The schedule's highest rate over the run (sampled beyond `points` steps)."""
+def peak_rate(sched: dict, epochs: int, steps_per_epoch: int) -> float | None:
+    """The schedule's highest rate over the run (sampled beyond 100,000 steps)."""
+    return _peak_rate(json.dumps(sched, sort_keys=True), epochs, steps_per_epoch)
+
+
+@functools.lru_cache(maxsize=1024)
+def _peak_rate(sched_json: str, epochs: int, steps_per_epoch: int, points: int = 100_000) -> float | None:
+    # A run's config never changes, and the runs table is drawn on every rerun of every
+    # session: compute each run's peak once, not once per widget change.
     import numpy as np
 
     from .schedules import Timeline, curve_on
@@ -223,7 +232,7 @@ def peak_rate(sched: dict, epochs: int, steps_per_epoch: int, points: int = 100_
     total = epochs * steps_per_epoch
     step = np.arange(0, total, max(1, -(-total // points)), dtype=np.float64)
     try:
-        lr = curve_on(sched, Timeline(step, np.floor(step / steps_per_epoch), steps_per_epoch, total))
+        lr = curve_on(json.loads(sched_json), Timeline(step, np.floor(step / steps_per_epoch), steps_per_epoch, total))
     except (KeyError, TypeError, ValueError):
         return None
     return float(np.nanmax(lr)) if len(lr) else None
