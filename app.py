@@ -10,7 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 import ui
@@ -27,8 +26,16 @@ LIVE_EVERY = 1.0  # seconds between live refreshes while a run of this session i
 sys.setswitchinterval(0.001)
 ACTIVE = ("queued", "running")
 START = presets.PRESETS[0]  # the article's recipe greets a new visitor
+TABS = (":material/show_chart: Preview", ":material/model_training: Train", ":material/table_rows: Runs",
+        ":material/download: Downloads")
+KEPT = ("train.name", "live.pick", "runs.pick")  # widgets in tabs that are not always drawn
+KEPT_PREFIXES = tuple(f"{panel.section}." for panel in panels.PANELS)  # and in closed panels
+UNSETTABLE = ("data.upload",)  # Streamlit refuses to set a file uploader's value
+# The workers' TensorFlow import slows the browser on a small machine: they start when the user
+# opens the Train tab, or this many seconds after the first page, or on Train, whichever is first.
+WARM_AFTER = 10.0
 
-st.set_page_config(page_title="lrviz: learning-rate decay for Adam", page_icon="📉", layout="wide")
+st.set_page_config(page_title="lrviz: learning-rate decay for Adam", page_icon=":material/trending_down:", layout="wide")
 
 
 # ---- one engine and one store per server ----------------------------------------------
@@ -36,7 +43,7 @@ st.set_page_config(page_title="lrviz: learning-rate decay for Adam", page_icon="
 def get_engine(home: str):
     from lrviz.engine import Engine
 
-    return Engine(home)  # its own atexit hook shuts the workers down
+    return Engine(home, warm_after=WARM_AFTER)  # its own atexit hook shuts the workers down
 
 
 @st.cache_resource(show_spinner=False)
@@ -59,13 +66,16 @@ def get_store_or_none():
     return None
 
 
-def get_engine_or_none():
+def get_engine_or_none(quiet: bool = False):
+    """The engine, or None with the reason shown (unless quiet)."""
     try:
         return get_engine(str(HOME))
     except ImportError as exc:
-        st.info(f"Training is not available in this installation ({ui.md(exc)}).")
+        if not quiet:
+            st.info(f"Training is not available in this installation ({ui.md(exc)}).")
     except Exception as exc:  # noqa: BLE001 - the reason, not a traceback
-        ui.show_error(exc, "The training engine could not start")
+        if not quiet:
+            ui.show_error(exc, "The training engine could not start")
     return None
 
 
@@ -82,6 +92,14 @@ def start_session() -> None:
         if problem:
             st.session_state["notice"] = f"From the link: {problem}."
     ui.load_state(panels.config_state(cfg or START.config()))
+
+
+def keep() -> None:
+    """Streamlit forgets the value of a widget that a run does not draw, and closed tabs and
+    panels are not drawn: assigning each value to itself keeps it (Streamlit's documented way)."""
+    for key in list(st.session_state):
+        if key in KEPT or (key.startswith(KEPT_PREFIXES) and key not in UNSETTABLE):
+            st.session_state[key] = st.session_state[key]
 
 
 def apply_preset() -> None:
@@ -106,6 +124,7 @@ def apply_upload() -> None:
     cfg, problem = ui.trusted_path(cfg, HOME)
     if problem:
         st.session_state["notice"] = f"From the uploaded config: {problem}."
+        st.session_state.pop("notice.config", None)
     ui.load_state(panels.config_state(cfg))
 
 
@@ -125,11 +144,14 @@ def sidebar() -> None:
     ui.schedule_widgets("s", "schedule")
     defaults = cfgmod.default()
     for panel in panels.PANELS:
-        with st.expander(panel.title, expanded=panel.section == "optimizer"):
-            ui.ensure_state(panels.param_state(panel.params, panel.section, defaults[panel.section]))
-            ui.params_widgets(panel.params, panel.section, panel.section)
-            if panel.section == "data":
-                csv_upload()
+        ui.ensure_state(panels.param_state(panel.params, panel.section, defaults[panel.section]))
+        box = st.expander(panel.title, expanded=panel.section == "optimizer", key=f"panel.{panel.section}",
+                          on_change="rerun")
+        if box.open:  # a closed panel's widgets are not drawn (a sooner first page); keep() holds their values
+            with box:
+                ui.params_widgets(panel.params, panel.section, panel.section)
+                if panel.section == "data":
+                    csv_upload()
     with st.expander("Preview options", expanded=True):
         st.toggle("log-scale y axis", key="p.log_y", help="Decays over orders of magnitude read better on a log axis.")
         st.toggle("show Adam's step size α_t", key="p.adam",
@@ -140,37 +162,56 @@ def sidebar() -> None:
             ui.schedule_widgets("c", "comparison schedule")
 
 
-def csv_upload() -> None:
-    if st.session_state.get("data.name") != "csv":
-        return
-    upload = st.file_uploader("CSV file", type=["csv"], key="data.upload",
-                              help="A header row and numeric columns; the target is the last column "
-                                   "unless you set one. At most 200,000 rows.")
+def take_csv_upload() -> None:
+    """The CSV uploader's on_change: saved and checked before the page reads the config."""
+    upload = st.session_state.get("data.upload")
+    st.session_state.pop("csv.problem", None)
     if upload is None:
-        if st.session_state.get("data.path"):
-            st.caption(f"Using {ui.md(Path(st.session_state['data.path']).name)}")
-        return
+        return  # the file was removed from the widget: the saved copy stays in use
     from lrviz import data
 
+    refused = f"CSV {ui.md(upload.name)} refused"
     try:
         path = ui.save_upload(upload, HOME)
     except OSError as exc:  # a read-only or full store folder: say so, keep the page
         from lrviz.store import StoreError
 
-        ui.show_error(StoreError(HOME, f"the upload cannot be saved ({exc.strerror or exc})"),
-                      f"CSV {ui.md(upload.name)} refused")
+        st.session_state["csv.problem"] = (StoreError(HOME, f"the upload cannot be saved ({exc.strerror or exc})"),
+                                           refused)
         return
     try:
         rows = data.csv_rows(str(path))
     except ConfigError as exc:
         st.session_state["data.path"] = None
-        ui.show_error(exc, f"CSV {ui.md(upload.name)} refused")
+        st.session_state["csv.problem"] = (exc, refused)
         return
     st.session_state["data.path"] = str(path)
     with open(path, newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), [])
     shown = ", ".join(ui.md(c) for c in header[:12]) + (", …" if len(header) > 12 else "")
-    st.caption(f"{ui.md(upload.name)}: {rows:,} rows; columns: {shown}")
+    st.session_state["csv.caption"] = f"{ui.md(upload.name)}: {rows:,} rows; columns: {shown}"
+
+
+def csv_upload() -> None:
+    if st.session_state.get("data.name") != "csv":
+        return
+    st.file_uploader("CSV file", type=["csv"], key="data.upload", on_change=take_csv_upload,
+                     help="A header row and numeric columns; the target is the last column "
+                          "unless you set one. At most 200,000 rows.")
+    if "csv.problem" in st.session_state:
+        ui.show_error(*st.session_state["csv.problem"])
+    elif st.session_state.get("data.path"):
+        st.caption(st.session_state.get("csv.caption") or f"Using {ui.md(Path(st.session_state['data.path']).name)}")
+
+
+def show_notice(cfg) -> None:
+    """What a link or an uploaded config could not set, shown until the user changes a setting."""
+    if "notice" not in st.session_state:
+        return
+    if st.session_state.setdefault("notice.config", cfg) == cfg:
+        st.warning(st.session_state["notice"], icon=":material/link_off:")
+    else:
+        del st.session_state["notice"], st.session_state["notice.config"]
 
 
 def current_config():
@@ -190,20 +231,24 @@ def sync_url(cfg: dict) -> None:
 
 
 # ---- tabs ----------------------------------------------------------------------------------
-def preview_tab(cfg, spe) -> None:
-    st.session_state["preview.data"] = None
-    if cfg is None:
-        st.info("Fix the setting named above to see the curve.")
-        return
+def preview_data(cfg, spe, show_errors: bool = True):
+    """(figure, exact columns) of the preview, with the comparison schedule if it is valid."""
     options = panels.read_preview(st.session_state.get)
     compare = None
     if options.compare is not None:
         try:
             compare = cfgmod.validate({**cfg, "schedule": options.compare})["schedule"]
         except ConfigError as exc:
-            ui.show_error(exc, "Comparison schedule refused")
-    fig, columns = figures.preview(cfg, spe, compare, options.log_y, options.adam_step)
-    st.session_state["preview.data"] = (fig, columns)
+            if show_errors:
+                ui.show_error(exc, "Comparison schedule refused")
+    return figures.preview(cfg, spe, compare, options.log_y, options.adam_step)
+
+
+def preview_tab(cfg, spe) -> None:
+    if cfg is None:
+        st.info("Fix the setting named above to see the curve.")
+        return
+    fig, columns = preview_data(cfg, spe)
     st.latex(FAMILIES[family_id(cfg["schedule"])].formula)
     st.plotly_chart(fig, key="preview.chart", config={"displaylogo": False})
     lr = columns["learning_rate"]
@@ -262,6 +307,8 @@ def live_view(engine, store) -> None:
 
 
 def train_tab(cfg, engine, store) -> None:
+    if engine is not None:
+        engine.warm()  # the user is heading for Train: have a worker ready by the time it is pressed
     st.text_input("Run name", key="train.name", max_chars=100, placeholder="(automatic)",
                   help="Shown in the runs table and chart legends.")
     if st.button("Train", key="train.start", type="primary", disabled=cfg is None or engine is None,
@@ -306,23 +353,24 @@ def delete_run(store) -> None:
     st.session_state["runs.sure"] = False
 
 
-def runs_tab(store) -> list:
+def runs_tab(store) -> None:
     if store is None:
-        return []
+        return
     if "runs.error" in st.session_state:
         ui.show_error(st.session_state.pop("runs.error"), "The store refused")
     runs = store.runs()
     if not runs:
         st.caption("No runs yet: train one in the Train tab.")
-        return []
+        return
+    import pandas as pd  # here, not at the top: the first page draws sooner without it
+
     st.dataframe(pd.DataFrame([panels.run_row(r, ui.trace_for(store, r["id"], with_steps=False)) for r in runs]),
                  hide_index=True, key="runs.table")
     names = {r["id"]: f"{r.get('name') or 'run'} (#{r['id']})" for r in runs}
+    st.session_state["runs.pick"] = [i for i in st.session_state.get("runs.pick") or [] if i in names]
     picked = st.multiselect("Overlay runs", list(names), key="runs.pick", format_func=names.get,
                             help="Runs to draw on shared axes below.")
-    st.session_state["run.configs"] = {r["id"]: r.get("config") for r in runs}
-    chosen = [(i, ui.trace_for(store, i)) for i in picked if i in names]
-    traces = [t for _, t in chosen]
+    traces = [ui.trace_for(store, i) for i in picked if i in names]
     if traces:
         log_y = st.session_state.get("p.log_y", False)
         st.plotly_chart(figures.lr_figure(traces, log_y), key="runs.lr", config={"displaylogo": False})
@@ -338,7 +386,15 @@ def runs_tab(store) -> list:
         sure = b.checkbox("yes, delete it", key="runs.sure", help="Deleting removes the run and all its metrics.")
         b.button("Delete", key="runs.delete", disabled=not sure, on_click=delete_run, args=(store,),
                  help="Delete the run for good.")
-    return chosen
+
+
+def download_runs(store) -> list:
+    """[(id, trace, config)] of the runs overlaid in the Runs tab, else of the run being watched."""
+    if store is None:
+        return []
+    ids = st.session_state.get("runs.pick") or [st.session_state.get("live.pick")]
+    runs = [(i, store.run(i)) for i in ids if i is not None]
+    return [(i, ui.trace_for(store, i), run.get("config")) for i, run in runs if run]
 
 
 def image_buttons(fig, what: str, stem: str, key: str) -> None:
@@ -356,10 +412,10 @@ def image_buttons(fig, what: str, stem: str, key: str) -> None:
 
 def downloads_tab(cfg, spe, runs) -> None:
     st.markdown("##### The current settings and their preview")
-    if cfg is None or st.session_state.get("preview.data") is None:
+    if cfg is None:
         st.info("Fix the setting named above to download it.")
     else:
-        fig, columns = st.session_state["preview.data"]
+        fig, columns = preview_data(cfg, spe, show_errors=False)
         c = st.columns(3)
         c[0].download_button("Config (JSON)", exports.config_json(cfg), "lrviz-config.json", "application/json",
                              key="dl.config", on_click="ignore",
@@ -387,7 +443,7 @@ def downloads_tab(cfg, spe, runs) -> None:
     if not runs:
         st.caption("Train a run, or pick runs to overlay in the Runs tab, to download their metrics and charts.")
         return
-    for run_id, t in runs:
+    for run_id, t, run_cfg in runs:
         c = st.columns(3)
         name = ui.md(t.label)
         c[0].download_button(f"{name}: per step (CSV)",
@@ -398,12 +454,11 @@ def downloads_tab(cfg, spe, runs) -> None:
                              lambda t=t: exports.rows_csv(t.epochs, figures.RunTrace.EPOCH_COLUMNS),
                              f"run-{run_id}-epochs.csv", "text/csv", key=f"dl.run{run_id}.epochs",
                              on_click="ignore", help="epoch, learning_rate, loss, val_loss, metric, wall_time.")
-        run_cfg = (st.session_state.get("run.configs") or {}).get(run_id)
         if run_cfg:
             c[2].download_button(f"{name}: config (JSON)", exports.config_json(run_cfg), f"run-{run_id}-config.json",
                                  "application/json", key=f"dl.run{run_id}.config", on_click="ignore",
                                  help="The run's exact settings: load them back or train again from the CLI.")
-    traces = [t for _, t in runs]
+    traces = [t for _, t, _ in runs]
     c = st.columns(3)
     for col, (label, fig) in zip(c, (("lr", figures.lr_figure(traces)), ("loss", figures.loss_figure(traces)),
                                      ("metric", figures.metric_figure(traces)))):
@@ -415,28 +470,31 @@ def downloads_tab(cfg, spe, runs) -> None:
 
 # ---- the page ------------------------------------------------------------------------------
 start_session()
-with st.sidebar:
-    sidebar()
-if "notice" in st.session_state:
-    st.warning(st.session_state.pop("notice"), icon=":material/link_off:")
+keep()
 config, steps_per_epoch = current_config()
+show_notice(config)
 if config is not None:
     sync_url(config)
     fam = FAMILIES[family_id(config["schedule"])]
     st.markdown(f"#### {fam.label} · {config['training']['epochs']} epochs × {steps_per_epoch:,} steps "
                 f"· batch {config['training']['batch_size']} · Adam β₁={config['optimizer']['beta_1']:g}, "
                 f"β₂={config['optimizer']['beta_2']:g}")
-preview, train, runs, downloads = st.tabs([":material/show_chart: Preview", ":material/model_training: Train",
-                                             ":material/table_rows: Runs", ":material/download: Downloads"])
-with preview:
-    ui.guarded("Preview failed", preview_tab, config, steps_per_epoch)
+# Only the open tab runs (on_change="rerun"): a first visit draws the preview alone, sooner.
+preview, train, runs, downloads = st.tabs(TABS, key="main.tab", on_change="rerun")
+if preview.open:
+    with preview:
+        ui.guarded("Preview failed", preview_tab, config, steps_per_epoch)
 store = get_store_or_none()
-with runs:
-    picked = ui.guarded("Runs failed", runs_tab, store, default=[])
-live = st.session_state.get("live.pick")
-if not picked and live is not None and store is not None and live in st.session_state.get("run.configs", {}):
-    picked = [(live, ui.trace_for(store, live))]  # nothing overlaid: the run being watched
-with downloads:
-    ui.guarded("Downloads failed", downloads_tab, config, steps_per_epoch, picked)
-with train:  # last: the engine's first start (spawning workers) must not hold up the preview
-    ui.guarded("Training failed", train_tab, config, get_engine_or_none(), store)
+if train.open:
+    with train:
+        ui.guarded("Training failed", train_tab, config, get_engine_or_none(), store)
+if runs.open:
+    with runs:
+        ui.guarded("Runs failed", runs_tab, store)
+if downloads.open:
+    with downloads:
+        ui.guarded("Downloads failed", lambda: downloads_tab(config, steps_per_epoch, download_runs(store)))
+with st.sidebar:  # after the main area: its widgets' values are in session state already, and
+    sidebar()     # the preview reaches the browser first
+if not train.open:  # made on every visit, quietly (the Train tab says why it cannot): its workers
+    get_engine_or_none(quiet=True)  # then start WARM_AFTER seconds later, or when Train is opened

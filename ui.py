@@ -154,7 +154,10 @@ def guarded(what: str, fn, *args, default=None):
 
 def status_line(p: dict) -> None:
     status = p.get("status", "?")
-    if status == "queued":
+    if status == "queued" and p.get("workers_starting"):
+        st.info("Queued — a training worker is starting (it loads TensorFlow, a few seconds); "
+                "the run begins as soon as it is ready.")
+    elif status == "queued":
         st.info(f"Queued — position {p.get('queue_position') or 1} in line; it starts when a worker is free.")
     elif status == "running":
         left = p.get("eta_s")

@@ -1,6 +1,7 @@
-"""Benchmarks of the page: server start, the instant preview, and live-chart payloads.
+"""Benchmarks of the page: server start, the first chart, the instant preview, and live-chart
+payloads.
 
-    .venv/bin/python benchmarks/bench_app.py [--no-browser]
+    .venv/bin/python benchmarks/bench_app.py [--no-browser] [--rounds N]
 
 Prints a Markdown table. Times are medians on a shared machine: compare rows of one run
 with each other rather than with another machine's numbers.
@@ -27,6 +28,7 @@ from lrviz import config, figures  # noqa: E402
 from lrviz.schedules import make  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+REFERENCE = Path(__file__).resolve().parent / "reference_page.py"  # the floor: Streamlit + one chart
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -104,68 +106,121 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_rows() -> list[tuple[str, str]]:
+DRAWN = ("() => { const g = document.querySelector('.js-plotly-plot');"
+         " return g && g._fullData && g._fullData.length > 0; }")
+
+
+def start(script: Path, port: int) -> tuple[subprocess.Popen, float]:
+    """`streamlit run script` as a user starts it (the repo's .streamlit/config.toml, no flags
+    but port and headless); returns the process and seconds until /_stcore/health said ok."""
     home = Path(tempfile.mkdtemp(prefix="lrviz-bench-"))
+    began = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+                             "--server.port", str(port)], cwd=ROOT, env={**os.environ, "LRVIZ_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=1) as r:
+                if r.read() == b"ok":
+                    return proc, time.perf_counter() - began
+        except OSError:
+            time.sleep(0.02)
+        if time.perf_counter() - began > 60:
+            proc.kill()
+            raise TimeoutError("no health")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def chart_after_opening(context, url: str) -> float:
+    page = context.new_page()
+    opened = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(DRAWN, timeout=60_000)
+    return time.perf_counter() - opened
+
+
+def page_times(browser, script: Path) -> dict:
+    """Health after launch; with a browser, the first chart in a fresh browser context (empty
+    cache), a reload, and the first chart of a restarted server in that same context (a
+    returning user: Streamlit's and Plotly's scripts are in the browser's cache)."""
     port = free_port()
     url = f"http://localhost:{port}"
-    env = {**os.environ, "LRVIZ_HOME": str(home)}
-    browser = None
+    proc, health = start(script, port)
+    times = {"health": health}
+    if browser is None:
+        stop(proc)
+        return times
+    context = browser.new_context()
     try:
-        from playwright.sync_api import sync_playwright
-
-        pw = sync_playwright().start() if os.path.exists(CHROMIUM) else None
-        if pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-            page = browser.new_page()
-    except ImportError:
-        pw = None
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
-                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-                             "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rows = []
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.02)
-            if time.perf_counter() - start > 60:
-                raise TimeoutError("no health")
-        rows.append(("server healthy after launch", f"{time.perf_counter() - start:.2f} s"))
-        if browser:
-            opened = time.perf_counter()
-            page.goto(url)
-            page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
-            page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
-                                   " return g && g._fullData && g._fullData.length > 0; }", timeout=60_000)
-            drawn = time.perf_counter()
-            rows.append(("first chart drawn after the page is opened", f"{drawn - opened:.2f} s"))
-            rows.append(("first chart drawn after launch (browser pre-started)", f"{drawn - start:.2f} s"))
-            t = time.perf_counter()
-            page.reload()
-            page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
-                                   " return g && g._fullData && g._fullData.length > 0; }", timeout=60_000)
-            rows.append(("chart drawn on a reload (warm server)", f"{time.perf_counter() - t:.2f} s"))
+        times["first chart"] = chart_after_opening(context, url)
+        page = context.pages[-1]
+        page.wait_for_timeout(500)
+        t = time.perf_counter()
+        page.reload()
+        page.wait_for_function(DRAWN, timeout=60_000)
+        times["reload"] = time.perf_counter() - t
+        page.close()
+        stop(proc)
+        proc, _ = start(script, port)
+        times["returning"] = chart_after_opening(context, url)
+        return times
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        context.close()
+        stop(proc)
+
+
+def server_rows(rounds: int) -> list[tuple[str, str]]:
+    """lrviz's page and a bare Streamlit page with one Plotly chart (REFERENCE), interleaved
+    round by round so both see the same machine; medians, and lrviz's as a ratio."""
+    browser = pw = None
+    if os.path.exists(CHROMIUM):
+        try:
+            from playwright.sync_api import sync_playwright
+
+            pw = sync_playwright().start()
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        except ImportError:
+            pass
+    runs = {"lrviz": [], "reference": []}
+    try:
+        for _ in range(rounds):
+            runs["lrviz"].append(page_times(browser, ROOT / "app.py"))
+            runs["reference"].append(page_times(browser, REFERENCE))
+    finally:
         if browser:
             browser.close()
             pw.stop()
+
+    def med(who, what):
+        return statistics.median(r[what] for r in runs[who])
+
+    def spread(who, what):
+        values = [r[what] for r in runs[who]]
+        return f"{med(who, what):.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+    rows = [("server healthy after launch", spread("lrviz", "health"))]
+    if browser:
+        for what, label in (("first chart", "first chart drawn after the page is opened"),
+                            ("returning", "the same, browser cache warm (a restarted server)"),
+                            ("reload", "chart drawn on a reload")):
+            rows += [(f"{label}: lrviz", spread("lrviz", what)),
+                     (f"{label}: bare Streamlit page with one Plotly chart", spread("reference", what)),
+                     (f"{label}: lrviz / bare page", f"{med('lrviz', what) / med('reference', what):.2f}x")]
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-browser", action="store_true", help="skip the server and browser timings")
+    parser.add_argument("--rounds", type=int, default=5, help="page loads of each app (default 5)")
     args = parser.parse_args()
     rows = preview_rows() + live_rows()
     if not args.no_browser:
-        rows = server_rows() + rows
+        rows = server_rows(args.rounds) + rows
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")

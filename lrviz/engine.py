@@ -71,7 +71,10 @@ def worker_count(max_workers: int | None) -> int:
 
 
 class Engine:
-    def __init__(self, home=None, max_workers: int | None = None):
+    def __init__(self, home=None, max_workers: int | None = None, warm_after: float = 0.0):
+        """warm_after: seconds to wait before the workers start (and import TensorFlow), so a
+        page's first draw does not compete with them for the cores; warm() or a submit starts
+        them at once."""
         if mp.parent_process() is not None:
             raise RuntimeError("an Engine cannot start inside a worker process")
         self.store = Store(home)
@@ -84,7 +87,11 @@ class Engine:
         self._start_failures = 0
         self._broken = None         # why workers cannot start, once we gave up respawning
         self._closed = False
-        self._workers = [self._spawn() for _ in range(self.max_workers)]
+        self._workers: list[_Worker] = []
+        self._warm_at = time.monotonic() + warm_after
+        self._warmed = False
+        if warm_after <= 0:
+            self.warm()
         self._monitor = threading.Thread(target=self._watch, name="lrviz-engine", daemon=True)
         self._monitor.start()
         atexit.register(self.shutdown)
@@ -92,11 +99,19 @@ class Engine:
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until every worker has TensorFlow loaded (True) or the timeout passes."""
         end = None if timeout is None else time.monotonic() + timeout
-        while not all(w.ready for w in list(self._workers)):
+        while not (self._warmed and all(w.ready for w in list(self._workers))):
             if end is not None and time.monotonic() > end:
                 return False
             time.sleep(0.05)
         return True
+
+    def warm(self) -> None:
+        """Start the workers now if they are not started yet (a page calls this when the user
+        heads for Train; the delay passing or a submit does it otherwise)."""
+        with self._lock:
+            if not self._warmed and not self._closed:
+                self._warmed = True
+                self._workers = [self._spawn() for _ in range(self.max_workers)]
 
     def _spawn(self) -> _Worker:
         return _Worker(self._ctx, self.store.home, os.getpid())
@@ -116,6 +131,7 @@ class Engine:
         with self._lock:
             self._pending.append(run_id)
             self._configs[run_id] = cfg
+            self.warm()
             self._dispatch()
         return run_id
 
@@ -138,6 +154,7 @@ class Engine:
             return None
         with self._lock:
             position = self._pending.index(run_id) + 1 if run_id in self._pending else None
+            starting = not any(w.ready for w in self._workers)
         step, epoch = self.store.last(run_id)
         steps, total = step + 1, run["total_steps"]
         elapsed = ((run["finished"] or time.time()) - run["started"]) if run["started"] else 0.0
@@ -146,7 +163,7 @@ class Engine:
             eta = elapsed / steps * (total - steps)
         return {"status": run["status"], "queue_position": position, "epoch": epoch + 1,
                 "epochs": run["epochs"], "step": steps, "total_steps": total, "elapsed_s": elapsed,
-                "eta_s": eta, "error": run["error"]}
+                "eta_s": eta, "error": run["error"], "workers_starting": starting}
 
     def active(self) -> list[int]:
         with self._lock:
@@ -228,6 +245,8 @@ class Engine:
                     for obj in ready:
                         if obj in sentinels:
                             self._replace(sentinels[obj])
+                    if time.monotonic() >= self._warm_at:
+                        self.warm()
                     self._enforce_stops()
                     self._recycle()
                     self._dispatch()

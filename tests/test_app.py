@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from lrviz import config, exports, presets, urlstate
 from lrviz.schedules import curve, family_id, make
+from tests.apptest import open_panels, open_tab
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -56,10 +57,11 @@ def downloads(monkeypatch):
 
 
 def app(query: dict | None = None) -> AppTest:
+    """The page as a new visitor gets it, with every sidebar panel then opened."""
     at = AppTest.from_file(APP, default_timeout=30)
     for k, v in (query or {}).items():
         at.query_params[k] = v
-    return at.run()
+    return open_panels(at.run())
 
 
 def ok(at: AppTest) -> AppTest:
@@ -112,6 +114,39 @@ def test_first_page_shows_the_articles_recipe_and_puts_it_in_the_url():
 
 def test_every_widget_has_a_key_and_help():
     at = ok(app())
+    for tab in [t.label for t in at.tabs]:
+        check_keys_and_help(ok(open_tab(at, tab)))
+
+
+def test_only_the_open_tab_is_drawn():
+    at = ok(app())
+    assert any("preview.chart" in c.proto.id for c in at.get("plotly_chart"))
+    assert not at.get("download_button") and not at.button
+    open_tab(at, "Downloads")
+    assert at.get("download_button") and not at.get("plotly_chart")
+
+
+def test_a_tab_keeps_its_settings_while_another_tab_is_open():
+    at = ok(open_tab(app(), "Train"))
+    at.text_input(key="train.name").set_value("kept").run()
+    open_tab(at, "Preview")
+    assert "train.name" not in [w.key for w in at.text_input]  # the Train tab is not drawn ...
+    open_tab(at, "Train")
+    assert at.text_input(key="train.name").value == "kept"  # ... yet its name is still there
+
+
+def test_a_closed_panel_draws_no_widgets_yet_keeps_their_values():
+    at = ok(AppTest.from_file(APP, default_timeout=30).run())  # a first visit: only Adam is open
+    assert "training.epochs" not in [w.key for w in at.number_input]
+    assert "optimizer.beta_1" in [w.key for w in at.number_input]
+    open_panels(at).number_input(key="training.epochs").set_value(7).run()
+    at.session_state["panel.training"] = False
+    at.number_input(key="optimizer.beta_1").set_value(0.8).run()  # a rerun with the panel closed
+    assert "7 epochs" in at.markdown[0].value and "β₁=0.8" in at.markdown[0].value
+    assert ok(open_panels(at)).number_input(key="training.epochs").value == 7
+
+
+def check_keys_and_help(at: AppTest) -> None:
     for kind in ("selectbox", "select_slider", "number_input", "toggle", "checkbox", "text_input", "slider",
                  "text_area", "multiselect", "button"):
         for w in getattr(at, kind):
@@ -213,6 +248,14 @@ def test_bad_links_fall_back_with_a_warning(value, reason):
     assert not at.error
 
 
+def test_a_links_notice_stays_until_a_setting_changes():
+    at = ok(app({"cfg": "not*base64!"}))  # app() has rerun once already, to open the panels
+    assert "settings were not used" in warnings(at)
+    assert "settings were not used" in warnings(at.run())
+    at.number_input(key="training.epochs").set_value(3).run()
+    assert "settings were not used" not in warnings(at)
+
+
 def test_a_run_too_long_to_store_is_refused_naming_the_epochs():
     at = ok(app())
     at.number_input(key="data.n_samples").set_value(200_000)
@@ -231,7 +274,7 @@ def test_a_link_cannot_point_the_server_at_its_own_files():
 
 
 def test_downloads_carry_the_plotted_data(downloads):
-    at = ok(app())
+    at = ok(open_tab(app(), "Downloads"))
     cfg, _ = urlstate.decode({"cfg": url_cfg(at)})
     assert json.loads(downloads("lrviz-config.json")) == cfg
     rows = list(csv.DictReader(io.StringIO(downloads("lrviz-curve.csv").decode())))
@@ -294,7 +337,8 @@ def test_a_tiny_run_trains_and_can_be_compared_renamed_and_deleted(downloads):
     pytest.importorskip("lrviz.engine", reason="the engine is not in this tree yet")
     at = ok(app())
     at.number_input(key="data.n_samples").set_value(200)
-    at.number_input(key="training.epochs").set_value(2)
+    at.number_input(key="training.epochs").set_value(2).run()
+    open_tab(at, "Train")
     at.text_input(key="train.name").set_value("tiny <run>").run()
     at.button(key="train.start").click().run()
     ok(at)
@@ -307,6 +351,7 @@ def test_a_tiny_run_trains_and_can_be_compared_renamed_and_deleted(downloads):
     assert len(ys(spec(at, "live.loss"))) == 10
     assert "accuracy" in json.dumps(spec(at, "live.metric")["layout"]["yaxis"])
 
+    open_tab(at, "Runs")
     table = at.dataframe[0].value
     row = table.iloc[-1]
     assert row["name"] == "tiny <run>" and row["status"] == "done"
@@ -315,11 +360,13 @@ def test_a_tiny_run_trains_and_can_be_compared_renamed_and_deleted(downloads):
     run_id = int(row["id"])
 
     # Downloads follow the watched run; exact per-step rows.
+    open_tab(at, "Downloads")
     steps = list(csv.DictReader(io.StringIO(downloads(f"run-{run_id}-steps.csv").decode())))
     assert [int(r["step"]) for r in steps] == list(range(10))
     np.testing.assert_allclose([float(r["learning_rate"]) for r in steps], lr)
     assert len(list(csv.DictReader(io.StringIO(downloads(f"run-{run_id}-epochs.csv").decode())))) == 2
 
+    open_tab(at, "Runs")
     at.multiselect(key="runs.pick").set_value([run_id]).run()
     ok(at)
     assert len(ys(spec(at, "runs.lr"))) == 10
@@ -339,6 +386,7 @@ def test_stop_ends_a_long_run_as_stopped():
     at = ok(app())
     at.number_input(key="data.n_samples").set_value(200)
     at.number_input(key="training.epochs").set_value(5000).run()
+    open_tab(at, "Train")
     at.button(key="train.start").click().run()
     poll(at, "Running")
     at.button(key="live.stop").click().run()

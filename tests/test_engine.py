@@ -139,6 +139,30 @@ def test_a_bad_config_is_refused_at_submit(engine):
         engine.submit({"schedule": make("constant"), "optimizer": {"lr": 0.1}})
 
 
+def test_a_delayed_engine_starts_no_worker_before_its_delay_but_at_once_on_submit(tmp_path):
+    eng = Engine(tmp_path, max_workers=1, warm_after=3600)
+    try:
+        time.sleep(0.5)  # the monitor has checked the clock a few times by now
+        assert eng.workers() == []
+        run_id = eng.submit(SHORT)
+        assert len(eng.workers()) == 1
+        assert eng.progress(run_id)["workers_starting"]  # what the page tells a queued run's user
+        wait_for(lambda: Store(tmp_path).run(run_id)["status"] == "done")
+        assert not eng.progress(run_id)["workers_starting"]
+    finally:
+        eng.shutdown()
+
+
+def test_a_delayed_engine_starts_its_workers_once_the_delay_has_passed(tmp_path):
+    eng = Engine(tmp_path, max_workers=1, warm_after=0.2)
+    try:
+        assert eng.workers() == []
+        assert eng.wait_ready()  # no submit: the delay alone starts them
+        assert len(eng.workers()) == 1
+    finally:
+        eng.shutdown()
+
+
 def test_worker_count_from_argument_env_or_cores(monkeypatch):
     monkeypatch.setenv("LRVIZ_WORKERS", "3")
     assert enginemod.worker_count(None) == 3 and enginemod.worker_count(2) == 2

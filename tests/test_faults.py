@@ -22,6 +22,7 @@ from lrviz import config, urlstate
 from lrviz.params import ConfigError
 from lrviz.schedules import make
 from lrviz.store import Store, StoreError
+from tests.apptest import open_panels, open_tab
 from tests.e2e.conftest import Session, lrviz_processes, lrviz_workers, start_server, stop_server, wait_healthy
 
 pytestmark = pytest.mark.timeout(300)
@@ -71,6 +72,8 @@ def server(tmp_path):
 def test_a_killed_worker_fails_its_run_while_the_page_and_other_runs_go_on(server):
     url, store = server["url"], Store(server["home"])
     victim_page, other_page = Session(url, LONG), Session(url, SHORT)
+    victim_page.open_tab("Train")
+    other_page.open_tab("Train")
     victim_page.press("train.start")
     victim = store.runs()[-1]["id"]
     assert wait_until(lambda: len(store.steps(victim)["step"]) >= 20)
@@ -104,6 +107,7 @@ def test_a_run_queued_while_the_worker_starts_is_never_shown_interrupted(server)
             time.sleep(0.01)
 
     page = Session(server["url"], SHORT)  # the first page starts the engine and its worker
+    page.open_tab("Train")
     watcher = threading.Thread(target=record)
     watcher.start()
     page.press("train.start")  # the worker is still loading TensorFlow: the run waits
@@ -119,6 +123,8 @@ def test_a_run_queued_while_the_worker_starts_is_never_shown_interrupted(server)
 def test_a_restart_keeps_every_run_and_its_metrics_and_leaves_no_process(server, sig):
     home, store = server["home"], Store(server["home"])
     short_page, long_page = Session(server["url"], SHORT), Session(server["url"], LONG)
+    short_page.open_tab("Train")
+    long_page.open_tab("Train")
     short_page.press("train.start")
     short_page.wait_for("Done in")
     long_page.press("train.start")
@@ -141,14 +147,14 @@ def test_a_restart_keeps_every_run_and_its_metrics_and_leaves_no_process(server,
     assert runs[finished]["status"] == "done" and len(store.steps(finished)["step"]) == 10
     assert runs[unfinished]["status"] == "interrupted" and "the app" in runs[unfinished]["error"]
     assert (store.steps(unfinished), store.epochs(unfinished)) == kept
-    page.rerun()
+    page.open_tab("Runs")
     table = page.frames[0].set_index("id")["status"]
     assert table.to_dict() == {finished: "done", unfinished: "interrupted"}
 
 
 def test_the_first_page_after_a_crash_shows_the_left_run_interrupted(tmp_path):
-    # Bug: the runs table is drawn before the engine starts (and recovers the store), so the
-    # first page after a crash lists a run that nothing trains as 'running'.
+    # Bug: the runs table was drawn before the engine started (and recovered the store), so
+    # the first page after a crash listed a run that nothing trains as 'running'.
     home = tmp_path / "home"
     home.mkdir()
     left = Store(home).create_run("left running", cfg(20), 20, 5)
@@ -157,6 +163,7 @@ def test_the_first_page_after_a_crash_shows_the_left_run_interrupted(tmp_path):
     try:
         wait_healthy(url, proc)
         page = Session(url)
+        page.open_tab("Runs")
         assert page.frames[0].set_index("id")["status"].to_dict() == {left: "interrupted"}
     finally:
         stop_server(proc)
@@ -215,7 +222,7 @@ def disk(tmp_path):
 
 def page_at(home: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("LRVIZ_HOME", str(home))
-    return AppTest.from_file(APP, default_timeout=60).run()
+    return open_panels(AppTest.from_file(APP, default_timeout=60).run())
 
 
 def errors(at: AppTest) -> str:
@@ -236,8 +243,10 @@ def test_a_read_only_store_folder_is_named_on_the_page_while_the_preview_works(r
         assert "The run store could not be opened** — LRVIZ_HOME" in errors(at)
         assert str(read_only_home) in errors(at)
         assert_preview_works(at)
-        assert at.button(key="train.start").disabled
         at.number_input(key="training.epochs").increment().run()
+    open_tab(at, "Train")
+    assert at.button(key="train.start").disabled
+    assert "The run store could not be opened** — LRVIZ_HOME" in errors(at)
 
 
 def test_a_csv_uploaded_to_a_read_only_store_folder_is_refused_not_a_crash(read_only_home, monkeypatch):
@@ -280,12 +289,15 @@ def test_a_page_on_a_disk_that_filled_up_shows_its_runs_and_names_the_full_disk(
     disk.fill()
     at = page_at(disk.home, monkeypatch)
     assert_preview_works(at)
-    assert at.dataframe[0].value["name"].tolist() == ["kept"]
+    open_tab(at, "Train")
     assert "The training engine could not start** — LRVIZ_HOME: the run store is full" in errors(at)
+    open_tab(at, "Runs")
+    assert at.dataframe[0].value["name"].tolist() == ["kept"]
     at.selectbox(key="runs.target").set_value(1)
     at.text_input(key="runs.new_name").set_value("renamed").run()
     at.button(key="runs.rename").click().run()
     assert "The store refused** — LRVIZ_HOME: the run store is full" in errors(at)
+    open_tab(at, "Preview")
     assert_preview_works(at)
 
 

@@ -61,6 +61,7 @@ def test_ten_sessions_training_at_once_all_finish_while_the_server_stays_respons
 
     def one_session(i: int) -> dict:
         page = Session(url, TINY, timeout=240)
+        page.open_tab("Train")
         together.wait()  # everyone presses Train at the same moment
         start = time.perf_counter()
         page.press("train.start")

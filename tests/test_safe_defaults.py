@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from lrviz import config, data
 from lrviz.schedules import make
 from lrviz.store import Store
+from tests.apptest import open_panels, open_tab
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*ROOT.glob("lrviz/**/*.py"), ROOT / "app.py", ROOT / "ui.py"])
@@ -106,13 +107,13 @@ def app(tmp_path, monkeypatch):
     run = store.create_run("plain", config.validate({"schedule": make("constant")}), 20, 50)
     store.append_steps(run, [(i, 0, 0.001, 1.0 / (i + 1)) for i in range(50)])
     store.set_status(run, "done")
-    yield AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    yield open_panels(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run())
     for engine in made:
         engine.shutdown()
 
 
 def test_a_hostile_run_name_is_shown_as_text_everywhere(app):
-    at = app
+    at = open_tab(app, "Runs")
     at.selectbox(key="runs.target").set_value(1)
     at.text_input(key="runs.new_name").set_value(HOSTILE).run()
     at.button(key="runs.rename").click().run()
@@ -122,6 +123,7 @@ def test_a_hostile_run_name_is_shown_as_text_everywhere(app):
     charts = [c for c in at.get("plotly_chart") if "runs.lr" in c.proto.id]
     name = json.loads(charts[0].proto.spec)["data"][0]["name"]
     assert html.unescape(name) == HOSTILE and "<" not in name  # Plotly reads < as its own tags
+    open_tab(at, "Downloads")
     labels = [b.proto.label for b in at.get("download_button") if b.proto.label.endswith(": per step (CSV)")]
     assert labels and all(shows_literally(label, f"{HOSTILE}: per step (CSV)") for label in labels)
 

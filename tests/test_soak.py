@@ -35,6 +35,7 @@ def test_fifty_runs_in_a_row_grow_neither_the_server_nor_the_worker_by_more_than
     try:
         wait_healthy(url, proc)
         page = Session(url, TINY, timeout=120)
+        page.open_tab("Train")
         started = time.perf_counter()
         for i in range(RUNS):
             page.press("train.start")

@@ -163,6 +163,7 @@ class Session:
                           max_size=None, open_timeout=timeout)
         self.query, self.timeout, self.page_hash = query, timeout, ""
         self.buttons, self.texts, self.frames, self.exceptions = {}, [], [], []
+        self.tabs, self.open, self._tabs_id = {}, {}, None  # label -> tabs widget id; id -> open label
         self.auto = None  # (seconds, fragment id) while a fragment asks to be rerun
         self.rerun()
 
@@ -173,6 +174,9 @@ class Session:
         state = msg.rerun_script
         state.query_string, state.page_script_hash = self.query, self.page_hash
         state.fragment_id, state.is_auto_rerun = fragment, bool(fragment)
+        for widget_id, label in self.open.items():  # a browser sends every widget's state
+            widget = state.widget_states.widgets.add()
+            widget.id, widget.string_value = widget_id, label
         if press:
             widget = state.widget_states.widgets.add()
             widget.id, widget.trigger_value = self.buttons[press], True
@@ -183,6 +187,12 @@ class Session:
 
     def press(self, key: str) -> None:
         self.rerun(press=key)
+
+    def open_tab(self, name: str) -> None:
+        """Click the tab whose label ends with `name` (only the open tab's content is drawn)."""
+        label = next(label for label in self.tabs if label.endswith(name))
+        self.open[self.tabs[label]] = label
+        self.rerun()
 
     def wait_for(self, word: str) -> str:
         """Keep the page alive (fragment timers, else full reruns) until an alert says `word`."""
@@ -208,6 +218,8 @@ class Session:
                     self.auto = None
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 self._element(msg.delta.new_element)
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "add_block":
+                self._block(msg.delta.add_block)
             elif kind == "auto_rerun":
                 self.auto = (msg.auto_rerun.interval, msg.auto_rerun.fragment_id)
             elif kind == "script_finished" and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
@@ -225,6 +237,12 @@ class Session:
             self.frames.append(pa.ipc.open_stream(el.dataframe.arrow_data.data).read_pandas())
         elif kind == "exception":
             self.exceptions.append(el.exception.message)
+
+    def _block(self, block) -> None:
+        if block.WhichOneof("type") == "tab_container" and block.tab_container.id:
+            self._tabs_id = block.tab_container.id
+        elif block.WhichOneof("type") == "tab" and self._tabs_id:
+            self.tabs[block.tab.label] = self._tabs_id
 
     def close(self) -> None:
         self.ws.close()

@@ -32,8 +32,9 @@ def plot_y(page, name: str):
 
 def set_number(page, name: str, value) -> None:
     box = page.locator(f"{key(name)} input")
-    if not box.is_visible():  # inside a closed sidebar expander: open it
-        page.get_by_test_id("stExpander").filter(has=page.locator(key(name))).locator("summary").click()
+    if not box.is_visible():  # in a closed sidebar panel, which draws its widgets once opened
+        page.locator(f"{key('panel.' + name.split('.')[0])} summary").click()
+        box.wait_for()
     box.fill(str(value))
     box.press("Enter")
     wait_idle(page)
