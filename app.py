@@ -165,7 +165,6 @@ def sidebar() -> None:
 def take_csv_upload() -> None:
     """The CSV uploader's on_change: saved and checked before the page reads the config."""
     upload = st.session_state.get("data.upload")
-    st.session_state.pop("csv.problem", None)
     if upload is None:
         return  # the file was removed from the widget: the saved copy stays in use
     from lrviz import data
@@ -176,20 +175,25 @@ def take_csv_upload() -> None:
     except OSError as exc:  # a read-only or full store folder: say so, keep the page
         from lrviz.store import StoreError
 
-        st.session_state["csv.problem"] = (StoreError(HOME, f"the upload cannot be saved ({exc.strerror or exc})"),
-                                           refused)
+        note_csv(error=(StoreError(HOME, f"the upload cannot be saved ({exc.strerror or exc})"), refused))
         return
     try:
         rows = data.csv_rows(str(path))
     except ConfigError as exc:
         st.session_state["data.path"] = None
-        st.session_state["csv.problem"] = (exc, refused)
+        note_csv(error=(exc, refused))
         return
     st.session_state["data.path"] = str(path)
     with open(path, newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), [])
     shown = ", ".join(ui.md(c) for c in header[:12]) + (", …" if len(header) > 12 else "")
-    st.session_state["csv.caption"] = f"{ui.md(upload.name)}: {rows:,} rows; columns: {shown}"
+    note_csv(caption=f"{ui.md(upload.name)}: {rows:,} rows; columns: {shown}")
+
+
+def note_csv(error=None, caption=None) -> None:
+    # Tied to the data.path it describes: a preset, link or config that sets another path
+    # must not show this upload's caption or error.
+    st.session_state["csv.note"] = (st.session_state.get("data.path"), error, caption)
 
 
 def csv_upload() -> None:
@@ -198,10 +202,14 @@ def csv_upload() -> None:
     st.file_uploader("CSV file", type=["csv"], key="data.upload", on_change=take_csv_upload,
                      help="A header row and numeric columns; the target is the last column "
                           "unless you set one. At most 200,000 rows.")
-    if "csv.problem" in st.session_state:
-        ui.show_error(*st.session_state["csv.problem"])
-    elif st.session_state.get("data.path"):
-        st.caption(st.session_state.get("csv.caption") or f"Using {ui.md(Path(st.session_state['data.path']).name)}")
+    path = st.session_state.get("data.path")
+    about, error, caption = st.session_state.get("csv.note") or (None, None, None)
+    if about != path:
+        error = caption = None
+    if error:
+        ui.show_error(*error)
+    elif path:
+        st.caption(caption or f"Using {ui.md(Path(path).name)}")
 
 
 def show_notice(cfg) -> None:
