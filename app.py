@@ -6,19 +6,18 @@ the engine's spawned workers, and the page reads their rows from the store.
 from __future__ import annotations
 
 import csv
-import os
 import sys
-from pathlib import Path
 
 import streamlit as st
 
 import ui
 from lrviz import config as cfgmod
-from lrviz import exports, figures, panels, presets, urlstate
+from lrviz import exports, figures, panels, presets, uploads, urlstate
 from lrviz.params import ConfigError
-from lrviz.schedules import FAMILIES, family_id
+from lrviz.schedules import FAMILIES, coverage, family_id
+from lrviz.store import default_home
 
-HOME = Path(os.environ.get("LRVIZ_HOME") or Path(__file__).parent / "runs")
+HOME = default_home()
 LIVE_EVERY = 1.0  # seconds between live refreshes while a run of this session is active
 # One server process serves every session under one GIL, next to the training workers. With
 # Python's default 5 ms switch interval, a thread answering /_stcore/health waits behind every
@@ -26,6 +25,8 @@ LIVE_EVERY = 1.0  # seconds between live refreshes while a run of this session i
 sys.setswitchinterval(0.001)
 ACTIVE = ("queued", "running")
 START = presets.PRESETS[0]  # the article's recipe greets a new visitor
+OWN = "(your own settings)"  # the preset box when the settings are no preset's
+SANE_RATE = 1.0  # Adam on these models diverges far below this; above it the page warns
 TABS = (":material/show_chart: Preview", ":material/model_training: Train", ":material/table_rows: Runs",
         ":material/download: Downloads")
 KEPT = ("train.name", "live.pick", "runs.pick")  # widgets in tabs that are not always drawn
@@ -88,10 +89,30 @@ def start_session() -> None:
     if problem:
         st.session_state["notice"] = f"The link's settings were not used: {ui.md(problem)}. Showing the defaults."
     if cfg:
-        cfg, problem = ui.trusted_path(cfg, HOME)
+        cfg, problem = trusted(cfg)
         if problem:
             st.session_state["notice"] = f"From the link: {problem}."
-    ui.load_state(panels.config_state(cfg or START.config()))
+    st.session_state["live.ids"] = urlstate.decode_runs(st.query_params, get_store_or_none())
+    if cfg is None:
+        ui.load_state(START.state())
+        st.session_state["preset.loaded"] = START.name
+        return
+    try:
+        ui.load_state(panels.config_state(cfg, urlstate.decode_units(st.query_params)))
+    except ConfigError:  # the link's CSV cannot be read any more: its step counts as steps
+        ui.load_state(panels.config_state(cfg))
+
+
+def trusted(cfg: dict) -> tuple[dict, str | None]:
+    """A config from outside (a link, an uploaded JSON) may name only CSVs uploaded here."""
+    path = cfg["data"].get("path")
+    name = uploads.trusted(path, HOME)
+    if path is None or name == path:
+        return cfg, None
+    if name:  # an upload named by its old absolute path
+        return {**cfg, "data": {**cfg["data"], "path": name}}, None
+    data = {**cfg["data"], "path": None, "name": "moons" if cfg["data"]["name"] == "csv" else cfg["data"]["name"]}
+    return {**cfg, "data": data}, f"data.path {ui.md(path)} ignored: only CSV files uploaded here can be used"
 
 
 def keep() -> None:
@@ -105,10 +126,14 @@ def keep() -> None:
 def apply_preset() -> None:
     preset = presets.available().get(st.session_state.get("preset"))
     if preset:
-        cfg = preset.config()
-        state = panels.config_state(cfg)
+        try:
+            state = preset.state(st.session_state.get("config.last"))
+        except ConfigError as exc:  # the data it would span cannot be read
+            st.session_state["upload_error"] = exc
+            return
         keep = ("data.", "model.")  # a preset sets the schedule, Adam and epochs, not your data
         ui.load_state({k: v for k, v in state.items() if not k.startswith(keep)})
+        st.session_state["preset.loaded"] = preset.name
 
 
 def apply_upload() -> None:
@@ -121,7 +146,7 @@ def apply_upload() -> None:
         st.session_state["upload_error"] = exc
         return
     st.session_state.pop("upload_error", None)
-    cfg, problem = ui.trusted_path(cfg, HOME)
+    cfg, problem = trusted(cfg)
     if problem:
         st.session_state["notice"] = f"From the uploaded config: {problem}."
         st.session_state.pop("notice.config", None)
@@ -129,13 +154,10 @@ def apply_upload() -> None:
 
 
 # ---- sidebar -------------------------------------------------------------------------------
-def sidebar() -> None:
+def sidebar(cfg) -> None:
     st.title("lrviz")
     st.caption("Learning-rate decay for Adam in Keras 3: see it, train it, take the code home.")
-    names = ["(choose a preset)"] + list(presets.available())
-    st.selectbox("Preset", names, key="preset", on_change=apply_preset,
-                 help="Load a ready-made schedule, Adam settings and epochs. The article's two recipes "
-                      "come first; your data and model stay as they are.")
+    preset_box(cfg)
     st.file_uploader("Load a config (JSON)", type=["json"], key="config_upload", on_change=apply_upload,
                      help="A config downloaded from this page or written for `python -m lrviz train`.")
     if "upload_error" in st.session_state:
@@ -152,13 +174,44 @@ def sidebar() -> None:
                 ui.params_widgets(panel.params, panel.section, panel.section)
                 if panel.section == "data":
                     csv_upload()
-    with st.expander("Preview options", expanded=True):
-        st.toggle("log-scale y axis", key="p.log_y", help="Decays over orders of magnitude read better on a log axis.")
-        st.toggle("show Adam's step size α_t", key="p.adam",
-                  help="Adam's bias correction: α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ) with t = step + 1 — the step "
-                       "Adam really takes differs from lr early in training.")
-        if st.toggle("compare with a second schedule", key=panels.COMPARE_ON,
-                     help="Overlay another schedule on the same steps (preview only)."):
+    with st.expander("Charts", expanded=True):
+        chart_options()
+
+
+def preset_box(cfg) -> None:
+    """The preset the settings are, or "your own settings" with what changed since one was loaded."""
+    loaded = presets.available().get(st.session_state.get("preset.loaded"))
+    match = presets.matching(cfg, loaded) if cfg else None
+    st.session_state["preset"] = match.name if match else OWN
+    st.selectbox("Preset", [*presets.available(), OWN], key="preset", on_change=apply_preset,
+                 help="Load a ready-made schedule, Adam settings and epochs. The article's two recipes "
+                      "come first; your data, model and batch size stay as they are.")
+    if match:
+        st.caption(match.about)
+    elif loaded:
+        changed = loaded.changes(cfg) if cfg else []
+        what = ", ".join(f"`{f}`" for f in changed[:5]) + (", …" if len(changed) > 5 else "") if changed else \
+            "settings that do not validate"
+        st.caption(f"Changed since you loaded *{ui.md(loaded.name)}*: {what}. Choose it again to restore it.")
+
+
+def chart_options() -> None:
+    """How charts are drawn (not part of the experiment): kept in the URL by Streamlit itself."""
+    st.toggle("log-scale y axis", key="p.log_y", bind="query-params",
+              help="Decays over orders of magnitude read better on a log axis.")
+    st.slider("loss smoothing", 0.0, 0.99, 0.6, 0.01, key="p.smooth", bind="query-params",
+              help="TensorBoard's smoothing: an exponential moving average of the per-step loss, debiased "
+                   "at the start; the raw loss stays faint beneath. 0: no smoothing.")
+    st.selectbox("x axis of the run charts", list(figures.X_AXES), key="p.x", bind="query-params",
+                 format_func=figures.X_AXES.get, help="Compare runs by optimizer step, epochs, share of "
+                 "their training, or wall time.")
+    st.toggle("show Adam's step size α_t", key="p.adam",
+              help="Adam's bias correction: α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ) with t = step + 1 — the step "
+                   "Adam really takes differs from lr early in training.")
+    if st.toggle("compare with a second schedule", key=panels.COMPARE_ON,
+                 help="Overlay another schedule on the same steps (preview only)."):
+        with st.container(border=True, key="c.box"):
+            st.markdown("**The comparison schedule**")
             ui.schedule_widgets("c", "comparison schedule")
 
 
@@ -171,20 +224,20 @@ def take_csv_upload() -> None:
 
     refused = f"CSV {ui.md(upload.name)} refused"
     try:
-        path = ui.save_upload(upload, HOME)
+        name = uploads.save(upload.name, upload.getvalue(), HOME)
     except OSError as exc:  # a read-only or full store folder: say so, keep the page
         from lrviz.store import StoreError
 
         note_csv(error=(StoreError(HOME, f"the upload cannot be saved ({exc.strerror or exc})"), refused))
         return
     try:
-        rows = data.csv_rows(str(path))
+        rows = data.csv_rows(name)
     except ConfigError as exc:
         st.session_state["data.path"] = None
         note_csv(error=(exc, refused))
         return
-    st.session_state["data.path"] = str(path)
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    st.session_state["data.path"] = name
+    with open(uploads.locate(name, HOME), newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), [])
     shown = ", ".join(ui.md(c) for c in header[:12]) + (", …" if len(header) > 12 else "")
     note_csv(caption=f"{ui.md(upload.name)}: {rows:,} rows; columns: {shown}")
@@ -209,7 +262,7 @@ def csv_upload() -> None:
     if error:
         ui.show_error(*error)
     elif path:
-        st.caption(caption or f"Using {ui.md(Path(path).name)}")
+        st.caption(caption or f"Using {ui.md(path)}")
 
 
 def show_notice(cfg) -> None:
@@ -223,25 +276,51 @@ def show_notice(cfg) -> None:
 
 
 def current_config():
-    """(config, steps per epoch) from the widgets, or (None, None) with the reason shown."""
+    """(config, steps per epoch, ready) from the widgets, or (None, None, False) with the reason
+    shown. Data "csv" without a file yet keeps the preview on the last data (ready False:
+    nothing trains or downloads until a file is there)."""
+    get = st.session_state.get
+    waiting = get("data.name") == "csv" and not get("data.path")
+    if waiting:
+        last = (get("config.last") or START.config())["data"]
+        params = next(panel.params for panel in panels.PANELS if panel.section == "data")
+        state = {**panels.param_state(params, "data", last if last["name"] != "csv" else {}), "data.path": None}
+        get = lambda key, default=None: state[key] if key in state else st.session_state.get(key, default)  # noqa: E731
     try:
-        cfg = cfgmod.validate(panels.read_config(st.session_state.get))
-        return cfg, cfgmod.steps_per_epoch(cfg)
+        cfg = cfgmod.validate(panels.read_config(get))
+        spe = cfgmod.steps_per_epoch(cfg)
     except ConfigError as exc:
         ui.show_error(exc)
-    return None, None
+        return None, None, False
+    st.session_state["run.span"] = (spe, spe * cfg["training"]["epochs"])
+    if waiting:
+        st.info(f"**Upload a CSV file** in the Data panel to train on your own data. Until then the preview "
+                f"uses {cfg['data']['name']} ({spe:,} steps per epoch).", icon=":material/upload_file:")
+    else:
+        st.session_state["config.last"] = cfg
+    return cfg, spe, not waiting
 
 
 def sync_url(cfg: dict) -> None:
-    encoded = urlstate.encode(cfg)[urlstate.PARAM]
-    if st.query_params.get(urlstate.PARAM) != encoded:
-        st.query_params[urlstate.PARAM] = encoded
+    """The settings in the link: the config, the unit of its step counts, this visitor's runs
+    (view settings are bound to the URL by their widgets)."""
+    wanted = {**urlstate.encode(cfg), **urlstate.encode_units(st.session_state.get("s.units")),
+              **urlstate.encode_runs(st.session_state.get("live.ids"))}
+    for name in urlstate.OWNED:
+        if name not in wanted and name in st.query_params:
+            del st.query_params[name]
+        elif name in wanted and st.query_params.get(name) != wanted[name]:
+            st.query_params[name] = wanted[name]
+
+
+def view(name: str, default):
+    return st.session_state.get(name, default)
 
 
 # ---- tabs ----------------------------------------------------------------------------------
-def preview_data(cfg, spe, show_errors: bool = True):
+def preview_data(cfg, spe, show_errors: bool = True, marks=()):
     """(figure, exact columns) of the preview, with the comparison schedule if it is valid."""
-    options = panels.read_preview(st.session_state.get)
+    options = panels.read_preview(st.session_state.get, spe, spe * cfg["training"]["epochs"])
     compare = None
     if options.compare is not None:
         try:
@@ -249,23 +328,35 @@ def preview_data(cfg, spe, show_errors: bool = True):
         except ConfigError as exc:
             if show_errors:
                 ui.show_error(exc, "Comparison schedule refused")
-    return figures.preview(cfg, spe, compare, options.log_y, options.adam_step)
+    return figures.preview(cfg, spe, compare, options.log_y, options.adam_step, marks)
 
 
 def preview_tab(cfg, spe) -> None:
     if cfg is None:
         st.info("Fix the setting named above to see the curve.")
         return
-    fig, columns = preview_data(cfg, spe)
+    epochs = cfg["training"]["epochs"]
+    notes = coverage.notes(cfg["schedule"], epochs, spe)
+    for note in notes:
+        st.warning(note.text, icon=":material/straighten:")
+    for text in ui.schedule_remarks(cfg, epochs, spe):
+        st.info(text, icon=":material/calculate:")
+    fig, columns = preview_data(cfg, spe, marks=[(n.step, n.label) for n in notes])
     st.latex(FAMILIES[family_id(cfg["schedule"])].formula)
     st.plotly_chart(fig, key="preview.chart", config={"displaylogo": False})
     lr = columns["learning_rate"]
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("steps per epoch", f"{spe:,}", help="ceil(training rows / batch size)")
-    cols[1].metric("total steps", f"{cfg['training']['epochs'] * spe:,}")
-    cols[2].metric("first → last lr", f"{lr[0]:.3g} → {lr[-1]:.3g}" if len(lr) else "–")
-    cols[3].metric("peak lr", f"{lr.max():.3g}" if len(lr) else "–")
-    for i, pit in enumerate(presets.pitfalls(cfg, cfg["training"]["epochs"], spe)):
+    cols[1].metric("total steps", f"{epochs * spe:,}")
+    for col, (label, value, why) in zip(cols[2:], (("first lr", lr[0], "The rate of step 0."),
+                                                   ("last lr", lr[-1], "The rate of the run's last step."),
+                                                   ("peak lr", lr.max(), "The highest rate of the run."))):
+        col.metric(label, ui.fmt(value), help=f"{why} Exact: {value!r}")
+    if lr.max() > SANE_RATE:
+        st.warning(f"**A peak rate of {ui.fmt(lr.max())} is far above what Adam tolerates** on models like "
+                   "these (it usually trains between 1e-4 and 1e-2): expect the loss to diverge.",
+                   icon=":material/warning:")
+    for i, pit in enumerate(presets.pitfalls(cfg, epochs, spe)):
         st.warning(f"**{pit.title}.** {pit.text}", icon=":material/warning:")
         if pit.curves:
             curves = [figures.Curve(label, s, v, "solid" if j == 0 else "dash")
@@ -276,16 +367,22 @@ def preview_tab(cfg, spe) -> None:
             st.code(pit.code, language="python")
 
 
+def run_figures(traces) -> tuple:
+    """The three run charts drawn as the Charts panel says."""
+    log_y, x, smoothing = view("p.log_y", False), view("p.x", "step"), view("p.smooth", 0.6)
+    return (figures.lr_figure(traces, log_y, x), figures.loss_figure(traces, log_y, x, smoothing),
+            figures.metric_figure(traces, x if x != "step" else "epoch"))
+
+
 def live_figures(store, run_id) -> tuple:
-    """The live view's three figures, rebuilt only when the store sent new rows (or the scale
+    """The live view's three figures, rebuilt only when the store sent new rows (or the view
     changed) since the last refresh; otherwise the session's cached figures are sent again."""
     trace = ui.trace_for(store, run_id)
-    log_y = st.session_state.get("p.log_y", False)
-    key = (run_id, trace.last_step, trace.last_epoch, log_y, trace.metric, trace.label)
+    key = (run_id, trace.last_step, trace.last_epoch, trace.metric, trace.label,
+           view("p.log_y", False), view("p.x", "step"), view("p.smooth", 0.6))
     cached = st.session_state.get("live.figures")
     if cached is None or cached[0] != key:
-        cached = st.session_state["live.figures"] = (key, (
-            figures.lr_figure([trace], log_y), figures.loss_figure([trace], log_y), figures.metric_figure([trace])))
+        cached = st.session_state["live.figures"] = (key, run_figures([trace]))
     return cached[1]
 
 
@@ -293,7 +390,7 @@ def live_view(engine, store) -> None:
     ids = st.session_state.get("live.ids", [])
     names = {i: (store.run(i) or {}).get("name") or f"run {i}" for i in ids}
     run_id = st.selectbox("Run", ids[::-1], key="live.pick", format_func=lambda i: f"{names[i]} (#{i})",
-                          help="Runs started from this page in this session, newest first.")
+                          help="Runs started from this page, newest first (the link keeps them).")
     p = engine.progress(run_id)
     if p is None:
         st.caption("This run was deleted.")
@@ -314,22 +411,25 @@ def live_view(engine, store) -> None:
     st.session_state["live.was_active"] = now
 
 
-def train_tab(cfg, engine, store) -> None:
+def train_tab(cfg, ready, engine, store) -> None:
     if engine is not None:
         engine.warm()  # the user is heading for Train: have a worker ready by the time it is pressed
     st.text_input("Run name", key="train.name", max_chars=100, placeholder="(automatic)",
                   help="Shown in the runs table and chart legends.")
-    if st.button("Train", key="train.start", type="primary", disabled=cfg is None or engine is None,
+    if st.button("Train", key="train.start", type="primary", disabled=not ready or engine is None,
                  help="Train the model with these settings in a background worker."):
         try:
             run_id = engine.submit(cfg, name=st.session_state.get("train.name") or None)
             st.session_state.setdefault("live.ids", []).append(run_id)
             st.session_state["live.pick"] = run_id
             st.session_state["live.was_active"] = True
+            sync_url(cfg)  # the link keeps this visitor's runs
         except ConfigError as exc:
             ui.show_error(exc, "Training refused")
         except Exception as exc:  # noqa: BLE001 - the engine's reason, not a traceback
             ui.show_error(exc, "Could not start training")
+    if cfg is not None and not ready:
+        st.caption("Upload a CSV file in the Data panel first: the run trains on it.")
     if engine is None or not st.session_state.get("live.ids"):
         st.caption("Press Train: the learning rate, loss and metric appear here while the model trains.")
         return
@@ -348,6 +448,8 @@ def rename_run(store) -> None:
             st.session_state["runs.error"] = exc
         st.session_state.get("traces", {}).pop(run_id, None)
         st.session_state["runs.new_name"] = ""
+        # The box holds the text of the option it showed: set again, it shows the new name.
+        st.session_state["runs.target"] = run_id
 
 
 def delete_run(store) -> None:
@@ -377,13 +479,11 @@ def runs_tab(store) -> None:
     names = {r["id"]: f"{r.get('name') or 'run'} (#{r['id']})" for r in runs}
     st.session_state["runs.pick"] = [i for i in st.session_state.get("runs.pick") or [] if i in names]
     picked = st.multiselect("Overlay runs", list(names), key="runs.pick", format_func=names.get,
-                            help="Runs to draw on shared axes below.")
+                            help="Runs to draw on shared axes below; click a run's name in a legend to hide it.")
     traces = [ui.trace_for(store, i) for i in picked if i in names]
     if traces:
-        log_y = st.session_state.get("p.log_y", False)
-        st.plotly_chart(figures.lr_figure(traces, log_y), key="runs.lr", config={"displaylogo": False})
-        st.plotly_chart(figures.loss_figure(traces, log_y), key="runs.loss", config={"displaylogo": False})
-        st.plotly_chart(figures.metric_figure(traces), key="runs.metric", config={"displaylogo": False})
+        for fig, key in zip(run_figures(traces), ("runs.lr", "runs.loss", "runs.metric")):
+            st.plotly_chart(fig, key=key, config={"displaylogo": False})
     with st.expander("Rename or delete"):
         target = st.selectbox("Run", list(names), key="runs.target", format_func=names.get,
                               help="The run to rename or delete.")
@@ -392,8 +492,8 @@ def runs_tab(store) -> None:
         a.button("Rename", key="runs.rename", disabled=not new.strip(), on_click=rename_run, args=(store,),
                  help="Give the run the new name.")
         sure = b.checkbox("yes, delete it", key="runs.sure", help="Deleting removes the run and all its metrics.")
-        b.button("Delete", key="runs.delete", disabled=not sure, on_click=delete_run, args=(store,),
-                 help="Delete the run for good.")
+        b.button("Delete", key="runs.delete", disabled=not sure or target is None, on_click=delete_run,
+                 args=(store,), help="Delete the run for good.")
 
 
 def download_runs(store) -> list:
@@ -418,71 +518,78 @@ def image_buttons(fig, what: str, stem: str, key: str) -> None:
                       key=f"{key}.svg", on_click="ignore", help="Vector image, rendered when you click.")
 
 
+def download(where, label: str, make, file_name: str, mime: str, key: str, help: str) -> None:
+    """One download button; `make` is called only when it is clicked (and is bound here, not
+    in a loop variable that a later line could rebind)."""
+    where.download_button(label, make, file_name, mime, key=key, on_click="ignore", help=help)
+
+
 def downloads_tab(cfg, spe, runs) -> None:
     st.markdown("##### The current settings and their preview")
     if cfg is None:
-        st.info("Fix the setting named above to download it.")
+        st.info("Fix the setting named above (or upload the CSV) to download the settings.")
     else:
-        fig, columns = preview_data(cfg, spe, show_errors=False)
+        curve_fig, columns = preview_data(cfg, spe, show_errors=False)
         c = st.columns(3)
-        c[0].download_button("Config (JSON)", exports.config_json(cfg), "lrviz-config.json", "application/json",
-                             key="dl.config", on_click="ignore",
-                             help="Load it back in the sidebar, or run `python -m lrviz train lrviz-config.json`.")
-        try:
-            script = exports.keras_script(cfg)
-            c[1].download_button("Keras script (.py)", script, "lrviz_keras.py", "text/x-python", key="dl.script",
-                                 on_click="ignore", help="Plain Keras 3 code that reproduces this run and "
-                                                         "records the rate of every step (--lr-csv).")
-        except ValueError as exc:
-            c[1].caption(ui.md(exc))
-        c[2].download_button("Chart (HTML)", lambda: exports.html(fig), "lrviz-curve.html", "text/html",
-                             key="dl.curve_html", on_click="ignore", help="Interactive, works offline.")
+        download(c[0], "Config (JSON)", exports.config_json(cfg), "lrviz-config.json", "application/json",
+                 "dl.config", "Load it back in the sidebar, or run `python -m lrviz train lrviz-config.json`.")
+        download(c[1], "Keras script (.py)", exports.keras_script(cfg), "lrviz_keras.py", "text/x-python",
+                 "dl.script", "Plain Keras 3 code that trains this run: the same weights, batches and rates "
+                              "(--history-csv and --lr-csv write what it recorded).")
+        download(c[2], "Preview chart (HTML)", lambda: exports.html(curve_fig), "lrviz-curve.html", "text/html",
+                 "dl.curve_html", "The learning-rate preview, interactive, works offline.")
         c = st.columns(3)
-        c[0].download_button("Curve per step (CSV)", lambda: exports.csv_text(columns), "lrviz-curve.csv",
-                             "text/csv", key="dl.curve", on_click="ignore",
-                             help="Every step, exact: step, epoch, learning_rate (and what else is drawn).")
-        c[1].download_button("Curve per epoch (CSV)", lambda: exports.csv_text(figures.epoch_starts(cfg, spe)),
-                             "lrviz-curve-epochs.csv",
-                             "text/csv", key="dl.curve_epochs", on_click="ignore",
-                             help="The rate at the first step of each epoch.")
+        download(c[0], "Preview per step (CSV)", lambda: exports.csv_text(columns), "lrviz-curve.csv", "text/csv",
+                 "dl.curve", "Every step, exact: step, epoch, learning_rate (and what else is drawn).")
+        download(c[1], "Preview per epoch (CSV)", lambda: exports.csv_text(figures.epoch_starts(cfg, spe)),
+                 "lrviz-curve-epochs.csv", "text/csv", "dl.curve_epochs", "The rate at the first step of each epoch.")
         with c[2]:
-            image_buttons(fig, "Curve", "lrviz-curve", "dl.curve_img")
+            image_buttons(curve_fig, "Preview chart", "lrviz-curve", "dl.curve_img")
     st.markdown("##### Runs: those overlaid in the Runs tab, else the one being watched")
     if not runs:
         st.caption("Train a run, or pick runs to overlay in the Runs tab, to download their metrics and charts.")
         return
     for run_id, t, run_cfg in runs:
-        c = st.columns(3)
-        name = ui.md(t.label)
-        c[0].download_button(f"{name}: per step (CSV)",
-                             lambda t=t: exports.rows_csv(t.steps, figures.RunTrace.STEP_COLUMNS),
-                             f"run-{run_id}-steps.csv", "text/csv", key=f"dl.run{run_id}.steps", on_click="ignore",
-                             help="step, epoch, learning_rate, loss of every step, exact.")
-        c[1].download_button(f"{name}: per epoch (CSV)",
-                             lambda t=t: exports.rows_csv(t.epochs, figures.RunTrace.EPOCH_COLUMNS),
-                             f"run-{run_id}-epochs.csv", "text/csv", key=f"dl.run{run_id}.epochs",
-                             on_click="ignore", help="epoch, learning_rate, loss, val_loss, metric, wall_time.")
-        if run_cfg:
-            c[2].download_button(f"{name}: config (JSON)", exports.config_json(run_cfg), f"run-{run_id}-config.json",
-                                 "application/json", key=f"dl.run{run_id}.config", on_click="ignore",
-                                 help="The run's exact settings: load them back or train again from the CLI.")
+        run_downloads(run_id, t, run_cfg)
     traces = [t for _, t, _ in runs]
+    lr_fig, loss_fig, metric_fig = run_figures(traces)
     c = st.columns(3)
-    for col, (label, fig) in zip(c, (("lr", figures.lr_figure(traces)), ("loss", figures.loss_figure(traces)),
-                                     ("metric", figures.metric_figure(traces)))):
-        col.download_button(f"{label} chart (HTML)", lambda fig=fig: exports.html(fig), f"lrviz-runs-{label}.html",
-                            "text/html", key=f"dl.runs_{label}_html", on_click="ignore",
-                            help="Interactive, works offline.")
-    image_buttons(figures.loss_figure(traces), "Loss chart", "lrviz-runs-loss", "dl.runs_img")
+    for col, (what, name, fig) in zip(c, (("Learning-rate", "lr", lr_fig), ("Loss", "loss", loss_fig),
+                                           ("Metric", "metric", metric_fig))):
+        download(col, f"{what} chart (HTML)", lambda fig=fig: exports.html(fig), f"lrviz-runs-{name}.html",
+                 "text/html", f"dl.runs_{name}_html",
+                 f"The runs' {what.lower()} chart as the Runs tab draws it, interactive, works offline.")
+    image_buttons(loss_fig, "Loss chart", "lrviz-runs-loss", "dl.runs_img")
+
+
+def run_downloads(run_id, t, run_cfg) -> None:
+    c = st.columns(4)
+    name, metric = ui.md(t.label), t.metric_name
+
+    def table(kind: str):
+        return lambda: exports.csv_text(exports.run_columns(getattr(t, kind), kind, t.metric))
+
+    download(c[0], f"{name}: per step (CSV)", table("steps"), f"run-{run_id}-steps.csv", "text/csv",
+             f"dl.run{run_id}.steps", "step, epoch, learning_rate, loss, wall_time of every step, exact.")
+    download(c[1], f"{name}: per epoch (CSV)", table("epochs"), f"run-{run_id}-epochs.csv", "text/csv",
+             f"dl.run{run_id}.epochs", f"epoch, learning_rate, loss, val_loss, {metric}, val_{metric}, wall_time.")
+    if run_cfg:
+        download(c[2], f"{name}: config (JSON)", exports.config_json(run_cfg), f"run-{run_id}-config.json",
+                 "application/json", f"dl.run{run_id}.config",
+                 "The run's exact settings: load them back or train again from the CLI.")
+        download(c[3], f"{name}: Keras script (.py)", lambda: exports.keras_script(run_cfg),
+                 f"run-{run_id}-keras.py", "text/x-python", f"dl.run{run_id}.script",
+                 "Plain Keras 3 code that trains this run again.")
 
 
 # ---- the page ------------------------------------------------------------------------------
 start_session()
 keep()
-config, steps_per_epoch = current_config()
+config, steps_per_epoch, ready = current_config()
 show_notice(config)
 if config is not None:
-    sync_url(config)
+    if ready:
+        sync_url(config)
     fam = FAMILIES[family_id(config["schedule"])]
     st.markdown(f"#### {fam.label} · {config['training']['epochs']} epochs × {steps_per_epoch:,} steps "
                 f"· batch {config['training']['batch_size']} · Adam β₁={config['optimizer']['beta_1']:g}, "
@@ -495,14 +602,15 @@ if preview.open:
 store = get_store_or_none()
 if train.open:
     with train:
-        ui.guarded("Training failed", train_tab, config, get_engine_or_none(), store)
+        ui.guarded("Training failed", train_tab, config, ready, get_engine_or_none(), store)
 if runs.open:
     with runs:
         ui.guarded("Runs failed", runs_tab, store)
 if downloads.open:
     with downloads:
-        ui.guarded("Downloads failed", lambda: downloads_tab(config, steps_per_epoch, download_runs(store)))
+        ui.guarded("Downloads failed",
+                   lambda: downloads_tab(config if ready else None, steps_per_epoch, download_runs(store)))
 with st.sidebar:  # after the main area: its widgets' values are in session state already, and
-    sidebar()     # the preview reaches the browser first
+    sidebar(config if ready else None)  # the preview reaches the browser first
 if not train.open:  # made on every visit, quietly (the Train tab says why it cannot): its workers
     get_engine_or_none(quiet=True)  # then start WARM_AFTER seconds later, or when Train is opened

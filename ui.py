@@ -2,9 +2,7 @@
 Param gets); app.py arranges them. Every widget has a key, named after its config field."""
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import Path
 
 import streamlit as st
 
@@ -41,12 +39,23 @@ def param_widget(p: Param, key: str, where: str) -> None:
     """One control for one Param; its help says what the value means and what is allowed."""
     help_text = f"{p.help}  \n`{where}` — {p.allowed()}"
     if p.kind == "schedule":
-        schedule_widgets(key, where, nested=True)
+        with st.container(border=True, key=key + ".box"):
+            st.markdown(f"**Then: the inner schedule** (`{where}`)", help=p.help)
+            schedule_widgets(key, where, nested=True)
         return
     if p.optional:
         on = st.checkbox(f"set {p.name}", key=key + ".on", help=f"Off: {p.name} is null (not used).  \n{help_text}")
         if not on:
             return
+    unit = st.session_state.get(key.split(".", 1)[0] + ".units", "steps")
+    if p.in_steps and unit != "steps":
+        shown = "comma-separated, " + unit if p.kind == "ints" else unit
+        help_text += f"  \nShown in {unit}: the config holds the step counts they make for this run."
+        if p.kind == "ints":
+            st.text_input(f"{p.name} ({shown})", key=key, help=help_text)
+        else:
+            st.number_input(f"{p.name} ({unit})", key=key, min_value=0.0, step=1.0, format="%g", help=help_text)
+        return
     c = panels.control_for(p)
     if c.kind == "bool":
         st.toggle(p.name, key=key, help=help_text)
@@ -91,47 +100,64 @@ def params_widgets(params, prefix: str, where: str) -> None:
         param_widget(p, f"{prefix}.{p.name}", f"{where}.{p.name}")
 
 
+LABELS = {"s": "schedule family", "c": "comparison schedule family"}
+
+
 def schedule_widgets(which: str, where: str, nested: bool = False) -> str:
-    """Family selector, the family's formula and note, then its Params. Returns the family."""
+    """Family selector, the unit of its step counts, its note, then its Params. Returns the family."""
     ids = panels.nested_families() if nested else list(FAMILIES)
     key = f"{which}.family"
     if st.session_state.get(key) not in ids:
         st.session_state[key] = ids[0]
-    label = "inner schedule" if nested else "schedule family"
+    label = "inner schedule family" if nested else LABELS.get(which, "schedule family")
     fam_id = st.selectbox(label, ids, key=key, format_func=lambda f: FAMILIES[f].label,
                           help="Which formula sets the learning rate. Keras's own classes keep their "
                                "names and arguments; the others train as equivalent Keras code.")
     fam = FAMILIES[fam_id]
     prefix = panels.schedule_prefix(which, fam_id)
-    ensure_state(panels.param_state(fam.params, prefix, fam.defaults()))
+    top = which.split(".", 1)[0]
+    ensure_state(panels.param_state(fam.params, prefix, fam.defaults(), span(top)))
+    if not nested:
+        units_widget(which, fam_id)
     if fam.note:
         st.caption(fam.note)
     params_widgets(fam.params, prefix, where)
     return fam_id
 
 
-def save_upload(upload, home: Path) -> Path:
-    """An uploaded file under the store home, named by its content (same file, same path)."""
-    data = upload.getvalue()
-    folder = Path(home) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}.csv"
-    if not path.exists():
-        path.write_bytes(data)
-    return path
+def span(which: str) -> panels.Span:
+    """The unit this selector's step counts are shown in, over the run of the last page."""
+    spe, total = st.session_state.get("run.span", (1, 1))
+    unit = st.session_state.get(f"{which}.units", "steps")
+    return panels.Span(unit if unit in panels.UNITS else "steps", spe, total)
 
 
-def trusted_path(cfg: dict, home: Path) -> tuple[dict, str | None]:
-    """A config from outside (a link, an uploaded JSON) may name only CSVs uploaded to this
-    server: any other path would let a link read the server's files."""
-    path = cfg["data"].get("path")
-    if not path:
-        return cfg, None
-    uploads = (Path(home) / "uploads").resolve()
-    if Path(path).resolve().parent == uploads:
-        return cfg, None
-    data = {**cfg["data"], "path": None, "name": "moons" if cfg["data"]["name"] == "csv" else cfg["data"]["name"]}
-    return {**cfg, "data": data}, f"data.path {md(path)} ignored: only CSV files uploaded here can be used"
+def units_widget(which: str, fam_id: str) -> None:
+    inner = st.session_state.get(f"{panels.schedule_prefix(which, fam_id)}.schedule.family")
+    if not panels.has_step_counts(fam_id, inner):
+        return
+    ensure_state({f"{which}.units": "steps", f"{which}.units.was": "steps"})
+    st.segmented_control(
+        "count steps in", panels.UNITS, key=f"{which}.units", on_change=convert_units, args=(which,),
+        required=True, help="Keras counts decay_steps and warmup_steps in optimizer steps (batches). In epochs "
+                            "or % of the run they follow the run: change the epochs, the batch size or the "
+                            "data and the schedule still spans the same share of training.")
+
+
+def convert_units(which: str) -> None:
+    """The unit changed: show the same step counts in the new unit."""
+    spe, total = st.session_state.get("run.span", (1, 1))
+    old = st.session_state.get(f"{which}.units.was", "steps")
+    new = st.session_state.get(f"{which}.units") or old
+    load_state(panels.convert_units(which, st.session_state.get, panels.Span(old, spe, total),
+                                    panels.Span(new, spe, total)))
+    st.session_state[f"{which}.units"] = st.session_state[f"{which}.units.was"] = new
+
+
+def schedule_remarks(cfg: dict, epochs: int, spe: int) -> list[str]:
+    from lrviz.schedules import coverage
+
+    return coverage.arithmetic(cfg["schedule"], epochs, spe)
 
 
 def show_error(exc: Exception, what: str = "Settings refused") -> None:
@@ -186,7 +212,8 @@ def trace_for(store, run_id, with_steps: bool = True) -> figures.RunTrace:
                 spe = config.steps_per_epoch(config.validate(info.get("config")))
             except (ConfigError, TypeError):
                 spe = 1
-        trace = traces[run_id] = figures.RunTrace(str(info.get("name") or run_id), spe, info.get("metric"))
+        trace = traces[run_id] = figures.RunTrace(str(info.get("name") or run_id), spe, info.get("metric"),
+                                                  total_steps=info.get("total_steps"))
     if trace.metric is None:  # known once a worker has loaded the data
         trace.metric = (store.run(run_id) or {}).get("metric")
     if with_steps:

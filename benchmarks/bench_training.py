@@ -139,7 +139,7 @@ def lrviz_run(cfg, d):
     epochs = []
     outcome = train.run(cfg, lambda s, e: epochs.extend(e))
     assert outcome.status == "done", outcome
-    wall = [0.0] + [e[5] for e in epochs]
+    wall = [0.0] + [e[-1] for e in epochs]
     return list(np.diff(wall))
 
 

@@ -1,12 +1,12 @@
-"""`python -m lrviz curve|train CONFIG.json`: what the page does, headless.
+"""`python -m lrviz curve|train|script CONFIG.json`: what the page does, headless.
 
 A bad config or file exits with code 2 and one line on stderr that names the field.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
+from contextlib import nullcontext
 
 from . import config as cfgmod
 from .params import ConfigError
@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("config")
     t.add_argument("--out", help="per-epoch CSV")
     t.add_argument("--steps-out", help="per-step CSV")
+    s = sub.add_parser("script", help="write the plain-Keras script that reproduces the run")
+    s.add_argument("config")
+    s.add_argument("--out", help="Python file (default: standard output)")
     return p
 
 
@@ -39,39 +42,51 @@ def _positive(value, field):
     return value
 
 
-def curve_rows(cfg: dict, epochs: int, steps_per_epoch: int):
-    from .schedules import curve
-
-    step, epoch, lr = curve(cfg["schedule"], epochs, steps_per_epoch)
-    return zip(step.tolist(), epoch.tolist(), lr.tolist())
+def _output(path: str | None):
+    """The file to write (text, as the page's downloads), or standard output."""
+    return open(path, "w", newline="", encoding="utf-8") if path else nullcontext(sys.stdout)
 
 
-def _write_csv(path, header, rows):
-    out = open(path, "w", newline="", encoding="utf-8") if path else sys.stdout
+def curve(cfg: dict, args) -> int:
+    from .exports import curve_columns, write_csv
+    from .schedules import curve as schedule_curve
+
+    epochs = _positive(args.epochs, "--epochs") or cfg["training"]["epochs"]
+    spe = _positive(args.steps_per_epoch, "--steps-per-epoch") or cfgmod.steps_per_epoch(cfg)
+    if epochs * spe > 10_000_000:
+        raise ConfigError("--epochs × --steps-per-epoch", epochs * spe, "allowed: at most 10,000,000 steps")
+    with _output(args.out) as out:
+        write_csv(curve_columns(*schedule_curve(cfg["schedule"], epochs, spe)), out)
+    return 0
+
+
+def script(cfg: dict, args) -> int:
+    from .codegen import Unsupported
+    from .exports import keras_script
+
     try:
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
-    finally:
-        if path:
-            out.close()
+        text = keras_script(cfg)
+    except Unsupported as exc:  # its message starts with the field: "schedule: ..."
+        raise ConfigError("schedule", cfg["schedule"].get("kind") or cfg["schedule"].get("class_name"),
+                          str(exc).removeprefix("schedule: ")) from None
+    with _output(args.out) as out:
+        out.write(text)
+    return 0
+
+
+def train(cfg: dict, args) -> int:
+    from .train import train_cli
+
+    return train_cli(cfg, args.out, args.steps_out)
+
+
+COMMANDS = {"curve": curve, "train": train, "script": script}
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        cfg = cfgmod.load(args.config)
-        if args.command == "curve":
-            epochs = _positive(args.epochs, "--epochs") or cfg["training"]["epochs"]
-            spe = _positive(args.steps_per_epoch, "--steps-per-epoch") or cfgmod.steps_per_epoch(cfg)
-            if epochs * spe > 10_000_000:
-                raise ConfigError("--epochs × --steps-per-epoch", epochs * spe, "allowed: at most 10,000,000 steps")
-            _write_csv(args.out, ["step", "epoch", "learning_rate"],
-                       ((s, e, repr(v)) for s, e, v in curve_rows(cfg, epochs, spe)))
-            return 0
-        from .train import train_cli
-
-        return train_cli(cfg, args.out, args.steps_out)
+        return COMMANDS[args.command](cfgmod.load(args.config), args)
     except ConfigError as exc:
         print(f"lrviz: error: {exc}", file=sys.stderr)
         return 2

@@ -1,14 +1,19 @@
 """keras_script(config): a standalone Python script that reproduces a run with plain Keras.
 
-The script imports only keras, numpy and scikit-learn (plus the standard library). Its
-schedule is written out as ordinary Keras code: Keras's own classes from their config,
-epoch formulas as `def` functions for LearningRateScheduler, and the other per-step
-formulas as small LearningRateSchedule subclasses written with keras.ops. It records the
-learning rate the optimizer applied at every step and can write it to CSV.
+The script imports only keras, numpy and scikit-learn (plus the standard library). It trains
+the run lrviz trains: the same data, initial weights, batch order (epoch_order, defined here
+once for both), loss, metric and compile settings. Its schedule is written out as ordinary
+Keras code: Keras's own classes from their config, epoch formulas as `def` functions for
+LearningRateScheduler, and the other per-step formulas as small LearningRateSchedule
+subclasses written with keras.ops. It writes its per-epoch history and the learning rate the
+optimizer applied at every step to CSV.
 """
 from __future__ import annotations
 
+import inspect
 import pprint
+
+import numpy as np
 
 from .schedules import FAMILIES, family_id, params_of
 
@@ -50,19 +55,20 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
                  final_div_factor, three_phase, total_steps):
         top = maximal_learning_rate
         low = top / div_factor
-        floor = low / final_div_factor
-        n = float(total_steps)
+        final = low / final_div_factor
+        n = total_steps
         up_end = pct_start * n - 1.0
         if three_phase:
-            self.phases = [(up_end, low, top), (2.0 * pct_start * n - 2.0, top, low), (n - 1.0, low, floor)]
+            self.phases = [(up_end, low, top), (2.0 * pct_start * n - 2.0, top, low), (n - 1.0, low, final)]
         else:
-            self.phases = [(up_end, low, top), (n - 1.0, top, floor)]
+            self.phases = [(up_end, low, top), (n - 1.0, top, final)]
         self.cos = anneal_strategy == "cos"
 
     def anneal(self, start, end, pct):
         if self.cos:
-            return end + (start - end) / 2.0 * (ops.cos(math.pi * pct) + 1.0)
-        return start + (end - start) * pct
+            # (1 + cos(pi p)) / 2 written as cos(pi p / 2) ** 2: no float32 cancellation near p = 1.
+            return end + (start - end) * ops.cos(0.5 * math.pi * pct) ** 2
+        return start * (1.0 - pct) + end * pct  # exact at both ends in float32 too
 
     def __call__(self, step):
         s = ops.cast(step, "float32")
@@ -79,14 +85,14 @@ class WarmupStableDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, warmup_steps, stable_steps, decay_steps, alpha, decay_type):
         self.peak, self.alpha, self.decay_type = initial_learning_rate, alpha, decay_type
-        self.w, self.stable, self.d = float(warmup_steps), float(stable_steps), float(decay_steps)
+        self.w, self.stable, self.d = warmup_steps, stable_steps, decay_steps
 
     def __call__(self, step):
         s = ops.cast(step, "float32")
-        warm = s / max(self.w, 1.0)
-        progress = ops.minimum(ops.maximum(s - self.w - self.stable, 0.0) / max(self.d, 1.0), 1.0)
+        warm = s / max(self.w, 1)
+        progress = ops.minimum(ops.maximum(s - self.w - self.stable, 0.0) / max(self.d, 1), 1.0)
         if self.decay_type == "cosine":
-            decayed = 0.5 * (1.0 + ops.cos(math.pi * progress))
+            decayed = ops.cos(0.5 * math.pi * progress) ** 2  # (1 + cos(pi p)) / 2, see OneCycle
         else:
             decayed = 1.0 - progress
         factor = ops.where(s < self.w, warm, ops.where(s < self.w + self.stable, 1.0, decayed))
@@ -214,6 +220,16 @@ def supported(sched: dict) -> bool:
         return False
 
 
+def epoch_order(seed, epoch, rows):
+    """The order in which epoch `epoch` (from 0) visits the training rows.
+
+    The one definition of the batch order: lrviz's training sets it into its graph loop at each
+    epoch's start, and the generated script carries this function verbatim, so both feed the
+    same batches. Plain NumPy keyed by (seed, epoch): no TensorFlow, no hidden state.
+    """
+    return np.random.default_rng([seed, epoch]).permutation(rows)
+
+
 def keras_script(config: dict) -> str:
     """The script for a validated config (raises Unsupported for a family it cannot write)."""
     defs, lr_expr, callbacks = _schedule_code(config["schedule"], "total_steps")
@@ -224,17 +240,26 @@ def keras_script(config: dict) -> str:
             unique.append(d)
     label = FAMILIES[family_id(config["schedule"])].label
     head = HEADER.format(label=label, config=_lit(config))
-    schedule = (f"\n# ---- the schedule: {label} ----\n" + "".join(unique) + "\n\n"
+    schedule = (f"\n\n# ---- the schedule: {label} ----\n" + "".join(unique) + "\n\n"
                 "def make_schedule(steps_per_epoch, total_steps):\n"
                 '    """Adam\'s learning_rate and the callbacks that apply the schedule."""\n'
                 f"    return {lr_expr}, [{', '.join(callbacks)}]\n")
-    return head + DATA_CODE + MODEL_CODE + schedule + MAIN_CODE
+    order = ORDER_CODE.format(epoch_order=inspect.getsource(epoch_order))
+    return head + DATA_CODE + order + MODEL_CODE + schedule + MAIN_CODE
 
 
 HEADER = '''"""Reproduce an lrviz run with plain Keras 3: {label}.
 
-Generated by lrviz. Run:  python THIS_FILE.py [--epochs N] [--lr-csv rates.csv]
-It records the learning rate the optimizer applied at every step (--lr-csv writes them).
+Generated by lrviz. Run:
+    python THIS_FILE.py [--epochs N] [--csv DATA.csv] [--history-csv H.csv] [--lr-csv R.csv]
+
+This is the run lrviz trains, not only its learning rates: the same data split, initial
+weights (the seed is set just before the layers are built), batch order (epoch_order below),
+loss, metric and compile settings, so its per-epoch loss, val_loss and metrics equal lrviz's.
+(With the same versions of Keras, TensorFlow, NumPy and scikit-learn: none of them promises
+bit-equal random streams or kernels across versions.)
+--history-csv writes epoch,learning_rate,loss,val_loss,<metric>,val_<metric> per epoch;
+--lr-csv the learning rate the optimizer applied at every step.
 """
 import argparse
 import csv
@@ -279,8 +304,8 @@ def _synthetic(name, n, noise, rng):
     return x, np.sin(x[:, 0]) + rng.normal(0.0, noise, n)
 
 
-def _read_csv(d):
-    with open(d["path"], newline="", encoding="utf-8-sig") as f:
+def _read_csv(path, d):
+    with open(path, newline="", encoding="utf-8-sig") as f:
         rows = [r for r in csv.reader(f) if r]
     header, body = rows[0], rows[1:]
 
@@ -288,27 +313,27 @@ def _read_csv(d):
         try:
             return np.array([float(r[j]) for r in body])
         except ValueError:
-            return None
+            return None  # a text column: a target's class names, or not a feature
 
     columns = {name: numeric(j) for j, name in enumerate(header)}
     target = d["target"] or header[-1]
     x = np.c_[tuple(v for k, v in columns.items() if k != target and v is not None)]
     y = columns[target] if columns[target] is not None else np.array([r[header.index(target)] for r in body])
     labels = np.unique(y)
-    integer_like = y.dtype != object and y.dtype.kind == "f" and bool(np.all(y == np.round(y)))
+    integer_like = y.dtype.kind == "f" and bool(np.all(y == np.round(y)))
     classify = d["task"] == "classification" or (
-        d["task"] == "auto" and (y.dtype.kind not in "f" or (integer_like and len(labels) <= 20)))
+        d["task"] == "auto" and (y.dtype.kind != "f" or (integer_like and len(labels) <= 20)))
     if not classify:
         return x, y, "regression", 0
     return x, np.searchsorted(labels, y), ("binary" if len(labels) == 2 else "multiclass"), len(labels)
 
 
-def load_data(d):
-    \"\"\"(x_train, y_train, x_val, y_val, task, n_classes): shuffled with data.seed, the last
-    floor(rows * validation_split) rows held out.\"\"\"
+def load_data(d, csv_path=None):
+    """(x_train, y_train, x_val, y_val, task, n_classes): shuffled with data.seed, the last
+    floor(rows * validation_split) rows held out; tables and CSVs standardised on the training rows."""
     name, seed = d["name"], d["seed"]
     if name == "csv":
-        x, y, task, classes = _read_csv(d)
+        x, y, task, classes = _read_csv(csv_path, d)
     elif name in ("digits", "breast_cancer", "wine", "iris"):
         import sklearn.datasets
 
@@ -329,6 +354,25 @@ def load_data(d):
     return x[:cut], y[:cut], x[cut:], y[cut:], task, classes
 '''
 
+ORDER_CODE = '''
+
+# ---- the batch order (lrviz's own definition) ----
+{epoch_order}
+
+def batches(x, y, batch_size, seed, epochs):
+    """Every batch of the run in lrviz's order; an epoch's last batch may be smaller.
+
+    A generator, with fit(steps_per_epoch=...), because Keras keeps one iterator over it for the
+    whole fit, so epochs cannot drift: a PyDataset is asked for its epoch's batches on a new
+    iterator each epoch, and fit calls its on_epoch_end once before the first epoch too.
+    """
+    for epoch in range(epochs):
+        order = epoch_order(seed, epoch, len(x))
+        for start in range(0, len(x), batch_size):
+            rows = order[start:start + batch_size]
+            yield x[rows], y[rows]
+'''
+
 MODEL_CODE = '''
 
 # ---- the model ----
@@ -338,7 +382,7 @@ HEADS = {"binary": ("sigmoid", "binary_crossentropy", "accuracy"),
 
 
 def build_model(m, n_features, task, classes):
-    \"\"\"An MLP with the task's head; returns (model, loss, metric).\"\"\"
+    """An MLP with the task's head; returns (model, loss, metric)."""
     head, loss, metric = HEADS[task]
     layers = [keras.Input((n_features,))]
     layers += [keras.layers.Dense(units, activation=m["activation"]) for units in m["hidden_units"]]
@@ -350,7 +394,10 @@ MAIN_CODE = '''
 
 # ---- training ----
 class RecordLearningRate(keras.callbacks.Callback):
-    """The learning rate the optimizer applies on each update, read just before it."""
+    \"\"\"The learning rate the optimizer applies on each update, read just before it.
+
+    Read eagerly: inside the compiled train step TensorFlow rewrites x / c as x * (1 / c), so
+    where a schedule divides by a constant the applied rate may differ in its last float32 bits.\"\"\"
 
     def __init__(self):
         super().__init__()
@@ -360,31 +407,63 @@ class RecordLearningRate(keras.callbacks.Callback):
         self.rates.append(float(ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, help="override training.epochs")
-    parser.add_argument("--lr-csv", help="write step,epoch,learning_rate of every step here")
-    args = parser.parse_args()
-    cfg, t = CONFIG, CONFIG["training"]
-    epochs = args.epochs or t["epochs"]
-    x, y, x_val, y_val, task, classes = load_data(cfg["data"])
-    keras.utils.set_random_seed(t["seed"])  # same seed, same initial weights and shuffles
+def train(cfg, epochs, csv_path):
+    \"\"\"Train as lrviz does: (Keras's history, the rate of every step, metric name, steps per epoch).\"\"\"
+    t = cfg["training"]
+    x, y, x_val, y_val, task, classes = load_data(cfg["data"], csv_path)
+    keras.utils.set_random_seed(t["seed"])  # right before the layers: lrviz's initial weights
     model, loss, metric = build_model(cfg["model"], x.shape[1], task, classes)
     steps_per_epoch = math.ceil(len(x) / t["batch_size"])
     learning_rate, callbacks = make_schedule(steps_per_epoch, epochs * steps_per_epoch)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, **cfg["optimizer"])
-    model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
+    # lrviz compiles without XLA; Keras's default ("auto") turns it on where a GPU is, and
+    # XLA's fused kernels round differently.
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=False)
     recorder = RecordLearningRate()
-    history = model.fit(x, y, batch_size=t["batch_size"], epochs=epochs, shuffle=True, verbose=2,
-                        validation_data=(x_val, y_val) if len(x_val) else None,
-                        callbacks=callbacks + [recorder])
-    print("final:", {k: round(float(v[-1]), 6) for k, v in history.history.items()})
+    history = model.fit(
+        batches(x, y, t["batch_size"], t["seed"], epochs), steps_per_epoch=steps_per_epoch, epochs=epochs,
+        # lrviz validates the held-out rows as one batch: so does this.
+        validation_data=(x_val, y_val) if len(x_val) else None, validation_batch_size=len(x_val) or None,
+        callbacks=callbacks + [recorder], verbose=2)
+    return history.history, recorder.rates, metric, steps_per_epoch
+
+
+def write_csv(path, header, rows):
+    \"\"\"As lrviz writes its CSVs: floats exact (repr), empty cells for missing values.\"\"\"
+    def cell(v):
+        return "" if v is None else str(v) if isinstance(v, int) else repr(float(v))
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        f.write(",".join(header) + "\\n")
+        f.writelines(",".join(map(cell, row)) + "\\n" for row in rows)
+
+
+def write_history(path, logs, rates, metric, steps_per_epoch):
+    \"\"\"Per epoch: the rate of its first step (as lrviz's epoch rows), the losses and the metric.\"\"\"
+    epochs = range(len(logs["loss"]))
+    missing = [None] * len(epochs)  # no validation data
+    write_csv(path, ["epoch", "learning_rate", "loss", "val_loss", metric, "val_" + metric],
+              zip(epochs, rates[::steps_per_epoch], logs["loss"], logs.get("val_loss", missing), logs[metric],
+                  logs.get("val_" + metric, missing)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, help="override training.epochs")
+    parser.add_argument("--csv", help="the CSV file to train on when data.name is 'csv' (default: data.path)")
+    parser.add_argument("--history-csv", help="write epoch,learning_rate,loss,val_loss,<metric>,val_<metric> here")
+    parser.add_argument("--lr-csv", help="write step,epoch,learning_rate of every step here")
+    args = parser.parse_args()
+    csv_path = args.csv or CONFIG["data"]["path"]
+    if CONFIG["data"]["name"] == "csv" and not csv_path:
+        parser.error("this run trains on a CSV file: give its path with --csv")
+    logs, rates, metric, steps_per_epoch = train(CONFIG, args.epochs or CONFIG["training"]["epochs"], csv_path)
+    print("final:", {k: round(float(v[-1]), 6) for k, v in logs.items()})
+    if args.history_csv:
+        write_history(args.history_csv, logs, rates, metric, steps_per_epoch)
     if args.lr_csv:
-        with open(args.lr_csv, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["step", "epoch", "learning_rate"])
-            for step, rate in enumerate(recorder.rates):
-                writer.writerow([step, step // steps_per_epoch, repr(rate)])
+        write_csv(args.lr_csv, ["step", "epoch", "learning_rate"],
+                  ((step, step // steps_per_epoch, rate) for step, rate in enumerate(rates)))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from .params import ConfigError, Param, Section
-from .schedules import check_schedule
+from .schedules import check_on_run, check_schedule
 
 OPTIMIZER = Section((
     Param("beta_1", 0.9, "float", "Decay of the first-moment (mean) estimate.", low=0.0, high=1.0,
@@ -43,7 +43,8 @@ DATA = Section((
     Param("noise", 0.2, "float", "Noise of the synthetic sets.", low=0.0, high=5.0),
     Param("validation_split", 0.2, "float", "Fraction held out for val_loss.", low=0.0, high=0.9),
     Param("seed", 0, "int", "Seed of the generated data and of the split.", low=0, high=2**31 - 1),
-    Param("path", None, "text", "CSV file (name: csv).", optional=True, max_len=4096),
+    Param("path", None, "text", "CSV file (name: csv): an uploaded file's name, or a path.", optional=True,
+          max_len=4096),
     Param("target", None, "text", "CSV column to predict (default: the last).", optional=True,
           max_len=200),
     Param("task", "auto", "choice", "CSV task; auto detects it from the target column.",
@@ -95,6 +96,8 @@ def validate(raw) -> dict:
                           f"only one of clipnorm, clipvalue, global_clipnorm may be set ({clips[0]} is)")
     if out["data"]["name"] == "csv" and not out["data"]["path"]:
         raise ConfigError("data.path", None, "required when data.name is 'csv': a CSV file")
+    if out["data"]["name"] != "csv":
+        out["data"]["path"] = None  # a file the run does not read must not travel with its config
     _check_monitor(out)
     _check_length(out)
     return out
@@ -162,12 +165,19 @@ def train_size(data: dict) -> int:
     return rows - int(math.floor(rows * data["validation_split"]))
 
 
+def data_steps_per_epoch(data: dict, batch_size: int) -> int:
+    """ceil(training rows / batch size) of a validated data section."""
+    return max(1, math.ceil(train_size(data) / batch_size))
+
+
 def steps_per_epoch(cfg: dict) -> int:
-    """Optimizer steps per epoch; a run of more than MAX_STEPS steps in all is refused."""
-    spe = max(1, math.ceil(train_size(cfg["data"]) / cfg["training"]["batch_size"]))
-    total = cfg["training"]["epochs"] * spe
-    if total > MAX_STEPS:
-        raise ConfigError("training.epochs", cfg["training"]["epochs"],
-                          f"{total:,} optimizer steps in all; allowed: at most {MAX_STEPS:,} "
+    """Optimizer steps per epoch, once the run's length is known: a run of more than MAX_STEPS
+    steps, or a schedule that gives a bad rate somewhere in it, is refused here."""
+    spe = data_steps_per_epoch(cfg["data"], cfg["training"]["batch_size"])
+    epochs = cfg["training"]["epochs"]
+    if epochs * spe > MAX_STEPS:
+        raise ConfigError("training.epochs", epochs,
+                          f"{epochs * spe:,} optimizer steps in all; allowed: at most {MAX_STEPS:,} "
                           "(fewer epochs, or a larger training.batch_size)")
+    check_on_run(cfg["schedule"], epochs, spe)
     return spe

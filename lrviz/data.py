@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import uploads
 from .params import ConfigError
 
 MAX_ROWS = 200_000
@@ -174,20 +175,22 @@ def _target(column, is_text: bool, wanted: str, name: str):
 
 
 def _read_csv(path: str):
-    """(frame, names of text columns), checked in full before anything uses it."""
+    """(frame, names of text columns), checked in full before anything uses it. Errors name
+    the path as the config gives it (an upload's bare name), never where the server keeps it."""
+    real = uploads.locate(path)
     try:
-        st = os.stat(path)
+        st = os.stat(real)
     except OSError as exc:
         raise ConfigError("data.path", path, f"cannot be read: {exc.strerror or exc}") from None
-    return _parse_csv(os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    return _parse_csv(os.path.realpath(real), st.st_mtime_ns, st.st_size, path)
 
 
 @lru_cache(maxsize=4)
-def _parse_csv(path: str, mtime_ns: int, size: int):
+def _parse_csv(path: str, mtime_ns: int, size: int, shown: str):
     import pandas as pd
 
     def bad(why: str):
-        return ConfigError("data.path", path, why)
+        return ConfigError("data.path", shown, why)
 
     if size == 0:
         raise bad("is empty; allowed: a CSV file with a header row and numeric columns")

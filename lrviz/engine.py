@@ -371,7 +371,8 @@ class _StopFlag:
 
 
 class _StoreSink:
-    """Collects rows and writes them in batches: the first at once, then every FLUSH_S."""
+    """train.run's sink: collects its rows (tuples in store.STEP_COLUMNS / EPOCH_COLUMNS order)
+    and writes them in batches: the first at once, then every FLUSH_S."""
 
     def __init__(self, store: Store, run_id: int):
         self.store, self.run_id = store, run_id

@@ -6,7 +6,6 @@ points to the chart's own camera button.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -21,35 +20,83 @@ CHROME_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin
 _EXPORT_LOCK = threading.Lock()  # kaleido's shared server answers one request at a time
 
 
-def csv_text(columns: dict) -> str:
-    """CSV of equal-length columns; floats written with repr, so downloads are exact."""
+CSV_CHUNK_ROWS = 65_536  # rows formatted at a time: a 10-million-step curve never becomes one string
+
+
+def write_csv(columns: dict, out) -> None:
+    """Equal-length columns as CSV into a text file: a header, "\n" line ends, floats written
+    with repr (exact: they read back bit for bit), missing values (None, NaN) as empty cells.
+    The one CSV format of lrviz: the page's downloads and the command line both use it."""
     names = list(columns)
     arrays = [np.asarray(columns[n]) for n in names]
+    out.write(",".join(map(_cell, names)) + "\n")
+    for first in range(0, len(arrays[0]) if arrays else 0, CSV_CHUNK_ROWS):
+        cells = [[_cell(v) for v in a[first:first + CSV_CHUNK_ROWS].tolist()] for a in arrays]
+        out.write("".join(",".join(row) + "\n" for row in zip(*cells)))
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    text = str(v)
+    if any(c in text for c in ',"\r\n'):  # quoted as the csv module does
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_text(columns: dict) -> str:
+    """The CSV of equal-length columns as text (write_csv's format)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(names)
-    cols = [a.tolist() for a in arrays]
-    writer.writerows(zip(*cols))
+    write_csv(columns, out)
     return out.getvalue()
 
 
 def curve_csv(step, epoch, lr, extra: dict | None = None) -> str:
     """`step,epoch,learning_rate` (the CLI's format), plus any extra per-step columns."""
+    return csv_text(curve_columns(step, epoch, lr, extra))
+
+
+def curve_columns(step, epoch, lr, extra: dict | None = None) -> dict:
     cols = {"step": np.asarray(step, dtype=np.int64), "epoch": np.asarray(epoch, dtype=np.int64),
             "learning_rate": np.asarray(lr, dtype=np.float64)}
     cols.update(extra or {})
-    return csv_text(cols)
+    return cols
 
 
 def rows_csv(rows: dict, order: tuple) -> str:
-    """Per-step or per-epoch run rows (column arrays); integer columns stay integers."""
-    cols = {}
-    for name in order:
-        if name in rows:
-            a = np.asarray(rows[name], dtype=np.float64)
-            ints = name in ("step", "epoch") and np.all(np.isfinite(a))
-            cols[name] = a.astype(np.int64) if ints else a
-    return csv_text(cols)
+    """Per-step or per-epoch run rows (column arrays) under their stored names, in `order`;
+    integer columns stay integers."""
+    return csv_text({name: _column(name, rows[name]) for name in order if name in rows})
+
+
+def run_columns(rows, kind: str, metric: str | None) -> dict[str, np.ndarray]:
+    """A run's metrics as named columns, ready for csv_text and charts.
+
+    rows: a dict of columns (Store.steps / Store.epochs, a RunTrace's arrays) or row tuples in
+    store.STEP_COLUMNS / EPOCH_COLUMNS order (what train.run's sink gets); kind: "steps" or
+    "epochs"; metric: the run's metric ("accuracy" or "mae"), which names the metric columns
+    (metric -> accuracy, val_metric -> val_accuracy); None keeps "metric" and "val_metric".
+    Returns {name: array} in the store's column order: step and epoch int64, the others float64
+    with NaN where a value is missing (None, or a column the rows do not have).
+    """
+    from .store import EPOCH_COLUMNS, STEP_COLUMNS
+
+    stored = {"steps": STEP_COLUMNS, "epochs": EPOCH_COLUMNS}[kind]
+    if not isinstance(rows, dict):
+        rows = list(rows)
+        rows = {name: [r[i] if i < len(r) else None for r in rows] for i, name in enumerate(stored)}
+    length = max((len(v) for v in rows.values()), default=0)
+    names = {"metric": metric, "val_metric": f"val_{metric}"} if metric else {}
+    return {names.get(name, name): _column(name, rows.get(name, [None] * length)) for name in stored}
+
+
+def _column(name: str, values) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)  # None becomes NaN
+    if name in ("step", "epoch") and np.all(np.isfinite(a)):
+        return a.astype(np.int64)
+    return a
 
 
 def config_json(config: dict) -> str:

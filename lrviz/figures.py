@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from tsdownsample import MinMaxLTTBDownsampler
 
+from .store import EPOCH_COLUMNS, STEP_COLUMNS
+
 MAX_POINTS = 2000
 MAX_EPOCH_LINES = 40
 COLORS = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
@@ -24,17 +26,8 @@ def downsample(x, y, n: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
 
     Non-finite values are dropped first: Plotly cannot draw them and they break LTTB.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    keep = np.isfinite(y)
-    if not keep.all():
-        x, y = x[keep], y[keep]
-    if len(x) > n:
-        index = _DOWNSAMPLER.downsample(np.ascontiguousarray(x), np.ascontiguousarray(y), n_out=n)
-        x, y = x[index], y[index]
-    if len(x) and x[-1] < 2**31 and np.all(x == np.floor(x)):
-        x = x.astype(np.int32)  # steps: half the bytes on the wire
-    return x, y
+    index = keep_index(x, y, n)
+    return _compact(np.asarray(x, dtype=np.float64)[index]), np.asarray(y, dtype=np.float64)[index]
 
 
 def adam_step_size(step, lr, beta_1: float, beta_2: float) -> np.ndarray:
@@ -61,15 +54,40 @@ def _figure(traces: list[dict], layout: dict) -> go.Figure:
     view redraws three figures a second per session on the server's one GIL. The dicts below
     are fixed, known-good shapes, and the template is Plotly's own object, so nothing is lost.
     """
+    _frame_flat(layout, traces)
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
-def _layout(title: str, ytitle: str, log_y: bool = False, height: int = 420) -> dict:
+FLAT = 1e-3  # a trace whose values vary by less than this share of their size reads as flat
+
+
+def _frame_flat(layout: dict, traces: list[dict]) -> None:
+    """Plotly frames a constant trace as its value ± 1: a rate of 1e-3 is drawn on a −1…1
+    axis and looks like 0. A flat or nearly flat set of traces gets an axis around its value."""
+    ys = [np.asarray(t["y"], dtype=np.float64) for t in traces if t.get("y") is not None and len(t["y"])]
+    values = np.concatenate(ys) if ys else np.empty(0)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return
+    low, high = float(values.min()), float(values.max())
+    size = max(abs(low), abs(high))
+    if size == 0 or high - low > FLAT * size:
+        return
+    axis = layout.setdefault("yaxis", {})
+    if axis.get("type") == "log" and low > 0:
+        axis["range"] = [np.log10(low) - 0.3, np.log10(high) + 0.3]  # half a decade around it
+    else:
+        middle = (low + high) / 2
+        axis["range"] = [middle - 0.5 * size, middle + 0.5 * size]
+
+
+def _layout(title: str, ytitle: str, log_y: bool = False, height: int = 420,
+            xtitle: str = "optimizer step (batches)") -> dict:
     return dict(
         title=dict(text=title, x=0.01, font=dict(size=15)), height=height,
         margin=dict(l=60, r=20, t=70, b=80), hovermode="x unified", template=_TEMPLATE,
-        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0.0, xanchor="left"),
-        xaxis=dict(title=dict(text="optimizer step (batches)")),
+        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0.0, xanchor="left", groupclick="toggleitem"),
+        xaxis=dict(title=dict(text=xtitle)),
         yaxis=dict(title=dict(text=ytitle), type="log" if log_y else "linear", exponentformat="power"),
     )
 
@@ -91,11 +109,44 @@ def _epoch_lines(layout: dict, total_steps: int, steps_per_epoch: int) -> dict:
     return layout
 
 
-def _line(x, y, name, color, dash="solid", hover="%{y:.4g}", shape="linear") -> dict:
-    xs, ys = downsample(x, y)
-    return dict(type="scatter", x=xs, y=ys, name=_escape(name), mode="lines",
-                line=dict(color=color, dash=dash, width=2, shape=shape),
-                hovertemplate=hover + "<extra>" + _escape(name) + "</extra>")
+def _marks(layout: dict, marks: list[tuple[float, str]]) -> None:
+    """Red dashed lines where the schedule and the run disagree (coverage notes), labelled."""
+    for x, text in marks:
+        layout.setdefault("shapes", []).append(dict(
+            type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+            line=dict(color="rgba(220,38,38,0.8)", width=1.5, dash="dash")))
+        layout.setdefault("annotations", []).append(dict(
+            x=x, y=0.5, xref="x", yref="paper", text=_escape(text), showarrow=False, xanchor="right",
+            textangle=-90, font=dict(size=10, color="#dc2626")))
+
+
+def _line(x, y, name, color, dash="solid", hover="%{y:.4g}", shape="linear", extra=None, **style) -> dict:
+    """A line, downsampled; `extra` (columns of the same length) goes to customdata for hover."""
+    index = keep_index(x, y)
+    xs, ys = _compact(np.asarray(x, dtype=np.float64)[index]), np.asarray(y, dtype=np.float64)[index]
+    out = dict(type="scatter", x=xs, y=ys, name=_escape(name), mode=style.pop("mode", "lines"),
+               line=dict(color=color, dash=dash, width=style.pop("width", 2), shape=shape),
+               hovertemplate=hover + "<extra>" + _escape(name) + "</extra>", **style)
+    if extra is not None:
+        out["customdata"] = np.column_stack([np.asarray(c, dtype=np.float64)[index] for c in extra])
+    return out
+
+
+def keep_index(x, y, n: int = MAX_POINTS) -> np.ndarray:
+    """Indices of at most n points that keep the shape of y over a sorted x (finite only)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    index = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    if len(index) > n:
+        picked = _DOWNSAMPLER.downsample(np.ascontiguousarray(x[index]), np.ascontiguousarray(y[index]), n_out=n)
+        index = index[picked]
+    return index
+
+
+def _compact(x: np.ndarray) -> np.ndarray:
+    if len(x) and x[-1] < 2**31 and np.all(x == np.floor(x)):
+        return x.astype(np.int32)  # steps: half the bytes on the wire
+    return x
 
 
 def _escape(text: str) -> str:
@@ -104,19 +155,40 @@ def _escape(text: str) -> str:
 
 def preview_figure(curves: list[Curve], steps_per_epoch: int, log_y: bool = False,
                    adam: tuple[float, float] | None = None, title: str = "Learning rate per optimizer step",
-                   total_steps: int | None = None):
+                   total_steps: int | None = None, marks: list[tuple[float, str]] = ()):
     """The instant preview: each curve per step, epoch boundaries, and optionally Adam's
-    bias-corrected step size for the first curve (adam = (beta_1, beta_2))."""
+    bias-corrected step size for the first curve (adam = (beta_1, beta_2)); `marks` are
+    (step, label) where the schedule and the run disagree."""
     traces = []
     for i, c in enumerate(curves):
         color = COLORS[i % len(COLORS)]
+        epoch = np.floor(np.asarray(c.step, dtype=np.float64) / steps_per_epoch)
         # "hv": a rate holds for its whole step, so epoch-wise drops show as steps, not ramps.
-        traces.append(_line(c.step, c.lr, c.label, color, c.dash, shape="hv"))
+        traces.append(_line(c.step, c.lr, c.label, color, c.dash, shape="hv", extra=[epoch],
+                            hover="%{y:.4g} (epoch %{customdata[0]})"))
         if adam is not None and i == 0:
             alpha = adam_step_size(c.step, c.lr, *adam)
             traces.append(_line(c.step, alpha, "Adam step size α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)", color, "dot"))
     total = total_steps or max((len(c.step) for c in curves), default=0)
-    return _figure(traces, _epoch_lines(_layout(title, "learning rate", log_y), total, steps_per_epoch))
+    layout = _epoch_lines(_layout(title, "learning rate", log_y), total, steps_per_epoch)
+    _marks(layout, list(marks))
+    return _figure(traces, layout)
+
+
+def smooth(values, weight: float) -> np.ndarray:
+    """TensorBoard's scalar smoothing: an exponential moving average, debiased so that the first
+    points are not pulled towards 0. Non-finite values pass through; a constant series is kept."""
+    y = np.asarray(values, dtype=np.float64)
+    out = y.copy()
+    finite = np.isfinite(y)
+    if weight <= 0 or not finite.any() or np.all(y[finite] == y[finite][0]):
+        return out
+    from scipy.signal import lfilter
+
+    ema = lfilter([1.0 - weight], [1.0, -weight], y[finite])  # last = w · last + (1 − w) · y
+    count = np.arange(1, len(ema) + 1, dtype=np.float64)
+    out[finite] = ema / (1.0 - weight**count) if weight < 1 else ema
+    return out
 
 
 def _empty() -> dict[str, np.ndarray]:
@@ -136,9 +208,10 @@ class RunTrace:
     metric: str | None = None  # accuracy or mae; None until the run has loaded its data
     steps: dict[str, np.ndarray] = field(default_factory=_empty)
     epochs: dict[str, np.ndarray] = field(default_factory=_empty)
+    total_steps: int | None = None  # planned; None when unknown
 
-    STEP_COLUMNS = ("step", "epoch", "learning_rate", "loss")
-    EPOCH_COLUMNS = ("epoch", "learning_rate", "loss", "val_loss", "metric", "wall_time")
+    STEP_COLUMNS = STEP_COLUMNS
+    EPOCH_COLUMNS = EPOCH_COLUMNS
 
     @property
     def last_step(self) -> int:
@@ -149,6 +222,10 @@ class RunTrace:
     def last_epoch(self) -> int:
         e = self.epochs.get("epoch")
         return int(e[-1]) if e is not None and len(e) else -1
+
+    @property
+    def metric_name(self) -> str:
+        return self.metric or "metric"
 
     def extend_steps(self, rows) -> int:
         return _extend(self.steps, columns(rows, self.STEP_COLUMNS))
@@ -189,60 +266,129 @@ def _floats(values) -> np.ndarray:
         if not isinstance(values, np.ndarray) else values.astype(np.float64)
 
 
-def _epoch_end_step(trace: RunTrace) -> np.ndarray:
-    # An epoch's metrics belong to its last step, so they line up with the per-step traces.
-    return (trace.epochs["epoch"] + 1.0) * trace.steps_per_epoch - 1.0
+# ---- what the run charts put on x -----------------------------------------------------------
+X_AXES = {"step": "optimizer step (batches)", "epoch": "epochs completed",
+          "fraction": "fraction of training", "wall_time": "wall time (s since training began)"}
 
 
-def lr_figure(traces: list[RunTrace], log_y: bool = False, title: str = "Learning rate the optimizer applied"):
-    lines = [_line(t.steps["step"], t.steps["learning_rate"], t.label, COLORS[i % len(COLORS)], shape="hv")
+def _step_x(t: RunTrace, x: str) -> np.ndarray:
+    step = t.steps["step"]
+    if x == "epoch":
+        return (step + 1.0) / t.steps_per_epoch
+    if x == "fraction":
+        return (step + 1.0) / (t.total_steps or max(t.last_step + 1, 1))
+    if x == "wall_time":
+        return t.steps.get("wall_time", np.full(len(step), np.nan))
+    return step
+
+
+def _epoch_x(t: RunTrace, x: str) -> np.ndarray:
+    done = t.epochs["epoch"] + 1.0  # an epoch's metrics belong to its end
+    if x == "epoch":
+        return done
+    if x == "fraction":
+        return done * t.steps_per_epoch / (t.total_steps or max(t.last_step + 1, 1))
+    if x == "wall_time":
+        return t.epochs.get("wall_time", np.full(len(done), np.nan))
+    return done * t.steps_per_epoch - 1.0  # the epoch's last step
+
+
+STEP_HOVER = "%{y:.4g}<br>step %{customdata[0]:,}, epoch %{customdata[1]}"
+
+
+def _step_extra(t: RunTrace) -> list:
+    return [t.steps["step"], t.steps.get("epoch", np.floor(t.steps["step"] / t.steps_per_epoch))]
+
+
+def _epoch_extra(t: RunTrace) -> list:
+    return [(t.epochs["epoch"] + 1.0) * t.steps_per_epoch - 1.0, t.epochs["epoch"]]
+
+
+def _group(t: RunTrace) -> dict:
+    """Each run is one legend group titled with its name: the title hides or shows the whole
+    run, an item one line."""
+    return dict(legendgroup=_escape(t.label), legendgrouptitle=dict(text=_escape(t.label)))
+
+
+def _darker(color: str, by: float = 0.45) -> str:
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{int(c * (1 - by)):02x}" for c in (r, g, b))
+
+
+VAL_COLOR = "#ea580c"  # validation in its own colour: orange beside the run's blue
+
+
+def _colors(i: int, several: bool) -> tuple[str, str]:
+    """(training, validation) colours of run i: for one run two hues, for several the run's
+    hue and a darker shade of it, so that runs stay apart."""
+    color = COLORS[i % len(COLORS)]
+    return color, (_darker(color) if several else VAL_COLOR)
+
+
+def lr_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step",
+              title: str = "Learning rate the optimizer applied"):
+    lines = [_line(_step_x(t, x), t.steps["learning_rate"], "learning_rate", COLORS[i % len(COLORS)], shape="hv",
+                   extra=_step_extra(t), hover=STEP_HOVER, **_group(t))
              for i, t in enumerate(traces) if "learning_rate" in t.steps]
-    layout = _layout(title, "learning rate", log_y)
-    if len(traces) == 1:
+    layout = _layout(title, "learning rate", log_y, xtitle=X_AXES[x])
+    if len(traces) == 1 and x == "step":
         _epoch_lines(layout, traces[0].last_step + 1, traces[0].steps_per_epoch)
     return _figure(lines, layout)
 
 
-def loss_figure(traces: list[RunTrace], log_y: bool = False, title: str = "Loss"):
-    """Per-step training loss (thin) and per-epoch validation loss (markers) on one step axis."""
+def loss_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step", smoothing: float = 0.0,
+                title: str = "Loss"):
+    """Per-step training loss, smoothed as TensorBoard does with the raw values faint beneath,
+    and per-epoch val_loss in its own colour, on one x axis."""
+    several = len(traces) > 1
     lines = []
     for i, t in enumerate(traces):
-        color = COLORS[i % len(COLORS)]
-        if "loss" in t.steps:
-            lines.append(_line(t.steps["step"], t.steps["loss"], f"{t.label}: loss (per step)", color))
+        color, val_color = _colors(i, several)
+        group = _group(t)
+        if "loss" in t.steps and len(t.steps["loss"]):
+            sx, extra = _step_x(t, x), _step_extra(t)
+            if smoothing > 0:
+                lines.append(_line(sx, t.steps["loss"], "loss (raw)", color, extra=extra, hover=STEP_HOVER,
+                                   width=1, opacity=0.25, **group))
+            name = f"loss (smoothed {smoothing:g})" if smoothing > 0 else "loss"
+            lines.append(_line(sx, smooth(t.steps["loss"], smoothing), name, color, extra=extra,
+                               hover=STEP_HOVER, **group))
         if "val_loss" in t.epochs and np.isfinite(t.epochs["val_loss"]).any():
-            x, y = downsample(_epoch_end_step(t), t.epochs["val_loss"])
-            lines.append(dict(type="scatter", x=x, y=y, name=_escape(f"{t.label}: val_loss (per epoch)"),
-                              mode="lines+markers", line=dict(color=color, dash="dash", width=2),
-                              marker=dict(size=6), hovertemplate="%{y:.4g}<extra>val_loss</extra>"))
-    return _figure(lines, _layout(title, "loss (training objective)", log_y))
+            lines.append(_line(_epoch_x(t, x), t.epochs["val_loss"], "val_loss", val_color,
+                               extra=_epoch_extra(t), hover=STEP_HOVER, mode="lines+markers",
+                               marker=dict(size=6), **group))
+    return _figure(lines, _layout(title, "loss (training objective)", log_y, xtitle=X_AXES[x]))
 
 
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "mae": "mean absolute error"}
 
 
-def metric_figure(traces: list[RunTrace], title: str = "Metric per epoch"):
-    lines = []
-    names = set()
+def metric_figure(traces: list[RunTrace], x: str = "epoch", title: str | None = None):
+    """The training metric and its validation twin per epoch, each named for what it is."""
+    several = len(traces) > 1
+    lines, names = [], set()
     for i, t in enumerate(traces):
-        if "metric" in t.epochs and len(t.epochs["metric"]):
-            names.add(t.metric or "metric")
-            x, y = downsample(t.epochs["epoch"] + 1.0, t.epochs["metric"])
-            lines.append(dict(type="scatter", x=x, y=y, name=_escape(f"{t.label}: {t.metric or 'metric'}"),
-                              mode="lines+markers", line=dict(color=COLORS[i % len(COLORS)], width=2),
-                              hovertemplate="%{y:.4g}<extra></extra>"))
-    ytitle = METRIC_TITLES.get(names.pop(), "metric") if len(names) == 1 else "metric"
-    layout = _layout(title, ytitle)
-    layout["xaxis"] = dict(title=dict(text="epochs completed"))
+        color, val_color = _colors(i, several)
+        name = t.metric_name
+        names.add(name)
+        for column, shown, c in (("metric", name, color), ("val_metric", f"val_{name}", val_color)):
+            values = t.epochs.get(column)
+            if values is not None and np.isfinite(values).any():
+                lines.append(_line(_epoch_x(t, x), values, shown, c, extra=_epoch_extra(t), hover=STEP_HOVER,
+                                   mode="lines+markers", marker=dict(size=6), **_group(t)))
+    one = names.pop() if len(names) == 1 else None
+    layout = _layout(title or f"{one or 'metric'} per epoch", METRIC_TITLES.get(one, "metric"),
+                     xtitle=X_AXES[x])
     return _figure(lines, layout)
 
 
 def preview(cfg: dict, steps_per_epoch: int, compare: dict | None = None, log_y: bool = False,
-            adam_step: bool = False):
+            adam_step: bool = False, marks: list[tuple[float, str]] = ()):
     """What the page's preview draws for a validated config: (figure, per-step columns).
 
     This is the one call app.py makes on every change (the benchmark times it too). The
     columns hold every step, exactly (config.MAX_STEPS bounds a run); the figure is downsampled.
+    marks: (step, label) of the schedule's coverage notes.
     """
     from .schedules import FAMILIES, Timeline, curve_on, family_id
 
@@ -262,7 +408,7 @@ def preview(cfg: dict, steps_per_epoch: int, compare: dict | None = None, log_y:
     adam = (opt["beta_1"], opt["beta_2"]) if adam_step else None
     if adam:
         columns["adam_step_size"] = adam_step_size(step, lr, *adam)
-    return preview_figure(curves, spe, log_y, adam, total_steps=total), columns
+    return preview_figure(curves, spe, log_y, adam, total_steps=total, marks=marks), columns
 
 
 def epoch_starts(cfg: dict, steps_per_epoch: int) -> dict:

@@ -18,6 +18,40 @@ from .schedules import FAMILIES, family_id, make, params_of
 FAMILY_KEY = "s.family"          # the schedule family selector
 COMPARE_ON, COMPARE_FAMILY = "c.on", "c.family"
 MANTISSAS = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+UNITS = ("steps", "epochs", "% of the run")
+
+
+@dataclass(frozen=True)
+class Span:
+    """How the page shows a schedule's step counts: as optimizer steps (Keras's unit), as
+    epochs, or as a share of the run. The config always holds steps; a count given in epochs
+    or in % of the run follows the run when its length changes."""
+
+    unit: str = "steps"
+    steps_per_epoch: int = 1
+    total_steps: int = 1
+
+    def _scale(self) -> float:
+        return self.steps_per_epoch if self.unit == "epochs" else self.total_steps / 100.0
+
+    def to_steps(self, value):
+        if self.unit == "steps" or not isinstance(value, (int, float)) or isinstance(value, bool):
+            return value
+        return int(round(value * self._scale()))
+
+    def from_steps(self, steps):
+        """The shortest number in this unit that gives back the same step count."""
+        if self.unit == "steps" or not isinstance(steps, (int, float)) or isinstance(steps, bool):
+            return steps
+        exact = steps / self._scale()
+        for digits in range(1, 8):
+            value = float(f"{exact:.{digits}g}")
+            if self.to_steps(value) == steps:
+                return value
+        return exact
+
+
+STEPS = Span()
 
 
 @dataclass(frozen=True)
@@ -126,44 +160,90 @@ def from_widget(p: Param, value, where: str):
     return value
 
 
-def param_state(params, prefix: str, values: dict) -> dict:
+def param_state(params, prefix: str, values: dict, span: Span = STEPS) -> dict:
     """Widget keys and values for Params, given their config values."""
     out = {}
     for p in params:
         v = values.get(p.name, p.default)
         key = f"{prefix}.{p.name}"
         if p.kind == "schedule":  # a nested schedule: its own family selector and params
-            out.update(schedule_state(v, key))
+            out.update(schedule_state(v, key, span))
             continue
         if p.optional:
             out[key + ".on"] = v is not None
-        out[key] = to_widget(p, fallback(p) if v is None else v)
+        v = fallback(p) if v is None else v
+        if p.in_steps:
+            v = [span.from_steps(x) for x in v] if isinstance(v, list) else span.from_steps(v)
+        out[key] = to_widget(p, v)
     return out
 
 
-def read_params(params, prefix: str, get, where: str) -> dict:
+def read_params(params, prefix: str, get, where: str, span: Span = STEPS) -> dict:
     """Config values of Params from widget state (get(key, default))."""
     out = {}
     for p in params:
         key = f"{prefix}.{p.name}"
         if p.kind == "schedule":
-            out[p.name] = read_schedule(get, key, f"{where}.{p.name}", p.default)
+            out[p.name] = read_schedule(get, key, f"{where}.{p.name}", p.default, span)
             continue
         if p.optional and not get(key + ".on", False):
             out[p.name] = None
             continue
-        out[p.name] = from_widget(p, get(key, to_widget(p, fallback(p))), f"{where}.{p.name}")
+        value = from_widget(p, get(key, to_widget(p, fallback(p))), f"{where}.{p.name}")
+        if p.in_steps:
+            value = [span.to_steps(x) for x in value] if isinstance(value, list) else span.to_steps(value)
+        out[p.name] = value
     return out
+
+
+def step_params(which: str, get) -> dict:
+    """{widget key: Param} of every step count kept for a schedule selector ("s" or "c"), in
+    every family the state holds values for (switching families must not mix units)."""
+    out = {}
+
+    def walk(prefix: str, params, depth: int = 0):
+        for p in params:
+            key = f"{prefix}.{p.name}"
+            if p.kind == "schedule" and depth == 0:
+                for fam in FAMILIES.values():
+                    walk(f"{key}.{fam.id}", fam.params, 1)
+            elif p.in_steps and get(key, None) is not None:
+                out[key] = p
+
+    for fam in FAMILIES.values():
+        walk(schedule_prefix(which, fam.id), fam.params)
+    return out
+
+
+def convert_units(which: str, get, old: Span, new: Span) -> dict:
+    """The step counts of a schedule selector re-expressed from one unit in another."""
+    out = {}
+    for key, p in step_params(which, get).items():
+        value = from_widget(p, get(key), key)
+        if isinstance(value, list):
+            out[key] = to_widget(p, [new.from_steps(old.to_steps(v)) for v in value])
+        else:
+            out[key] = new.from_steps(old.to_steps(value))
+    return out
+
+
+def has_step_counts(sched_family: str, nested_family: str | None = None) -> bool:
+    fam = FAMILIES[sched_family]
+    if any(p.in_steps for p in fam.params):
+        return True
+    return nested_family in FAMILIES and any(p.in_steps for p in FAMILIES[nested_family].params)
 
 
 def schedule_prefix(which: str, family: str) -> str:
     return f"{which}.{family}"
 
 
-def schedule_state(sched: dict, which: str = "s") -> dict:
+def schedule_state(sched: dict, which: str = "s", span: Span = STEPS) -> dict:
     fam = family_id(sched)
     out = {f"{which}.family": fam}
-    out.update(param_state(FAMILIES[fam].params, schedule_prefix(which, fam), params_of(sched)))
+    if "." not in which:  # a top-level selector owns the unit its step counts are shown in
+        out[f"{which}.units"] = out[f"{which}.units.was"] = span.unit
+    out.update(param_state(FAMILIES[fam].params, schedule_prefix(which, fam), params_of(sched), span))
     return out
 
 
@@ -172,47 +252,62 @@ def nested_families() -> list[str]:
     return [f.id for f in FAMILIES.values() if f.driver == "step" and f.id != "linear_warmup"]
 
 
-def read_schedule(get, which: str = "s", where: str | None = None, default: dict | None = None) -> dict:
+def read_schedule(get, which: str = "s", where: str | None = None, default: dict | None = None,
+                  span: Span = STEPS) -> dict:
     fallback_family = family_id(default) if default else "constant"
     fam = get(f"{which}.family", fallback_family)
     if fam not in FAMILIES:
         fam = fallback_family
     where = where or ("schedule" if which == "s" else "comparison schedule")
+    prefix = schedule_prefix(which, fam)
     if default and fam == family_id(default):
         # Unseen widgets take the nested default's values, not the family's.
-        inner = read_params(FAMILIES[fam].params, schedule_prefix(which, fam),
-                            _with_defaults(get, FAMILIES[fam].params, schedule_prefix(which, fam),
-                                           params_of(default)), where)
-        return make(fam, **inner)
-    values = read_params(FAMILIES[fam].params, schedule_prefix(which, fam), get, where)
-    return make(fam, **values)
+        get = _with_defaults(get, FAMILIES[fam].params, prefix, params_of(default), span)
+    return make(fam, **read_params(FAMILIES[fam].params, prefix, get, where, span))
 
 
-def _with_defaults(get, params, prefix, values):
-    state = param_state(params, prefix, values)
+def _with_defaults(get, params, prefix, values, span):
+    state = param_state(params, prefix, values, span)
     return lambda key, d=None: get(key, state.get(key, d))
 
 
-def config_state(cfg: dict) -> dict:
-    """Every widget value that shows a validated config."""
-    out = schedule_state(cfg["schedule"])
+def config_state(cfg: dict, unit: str = "steps") -> dict:
+    """Every widget value that shows a validated config, step counts in `unit`."""
+    out = schedule_state(cfg["schedule"], "s", span_of(cfg, unit))
     for panel in PANELS:
         out.update(param_state(panel.params, panel.section, cfg[panel.section]))
     out["data.path"] = cfg["data"].get("path")
     return out
 
 
+def span_of(cfg: dict, unit: str) -> Span:
+    """The Span of a validated config's run (raises ConfigError when a CSV cannot be read)."""
+    if unit == "steps":
+        return STEPS
+    spe = cfgmod.data_steps_per_epoch(cfg["data"], cfg["training"]["batch_size"])
+    return Span(unit, spe, spe * cfg["training"]["epochs"])
+
+
 def read_config(get) -> dict:
-    """The raw (unvalidated) config the widgets describe; config.validate checks it."""
-    raw = {"schedule": read_schedule(get)}
-    for panel in PANELS:
-        raw[panel.section] = read_params(panel.params, panel.section, get, panel.section)
+    """The raw (unvalidated) config the widgets describe; config.validate checks it. Step
+    counts given in epochs or % of the run become steps of the run the other panels describe:
+    a ConfigError names the data or training field when that run cannot be known."""
+    raw = {panel.section: read_params(panel.params, panel.section, get, panel.section) for panel in PANELS}
     raw["data"]["path"] = get("data.path", None)
-    return raw
+    unit = get("s.units", "steps")
+    span = STEPS
+    if unit in UNITS and unit != "steps":
+        span = span_of({"data": cfgmod.DATA.check(raw["data"], "data"),
+                        "training": cfgmod.TRAINING.check(raw["training"], "training")}, unit)
+    return {"schedule": read_schedule(get, span=span), **raw}
 
 
-def read_preview(get) -> PreviewOptions:
-    compare = read_schedule(get, "c") if get(COMPARE_ON, False) else None
+def read_preview(get, steps_per_epoch: int = 1, total_steps: int = 1) -> PreviewOptions:
+    compare = None
+    if get(COMPARE_ON, False):
+        unit = get("c.units", "steps")
+        span = Span(unit, steps_per_epoch, total_steps) if unit in UNITS else STEPS
+        compare = read_schedule(get, "c", span=span)
     return PreviewOptions(bool(get("p.log_y", False)), bool(get("p.adam", False)), compare)
 
 
@@ -261,9 +356,15 @@ def run_row(run: dict, trace) -> dict:
         values = e.get(column)
         if values is None or not len(values) or not np.isfinite(values).any():
             return None
-        return float(values[np.isfinite(values)][-1] if how == "last" else np.nanmin(values))
+        finite = values[np.isfinite(values)]
+        return float({"last": finite[-1], "min": finite.min(), "max": finite.max()}[how])
 
+    name = trace.metric_name
+    best = "max" if name == "accuracy" else "min"
     row["final loss"] = pick("loss", "last")
+    row["final val_loss"] = pick("val_loss", "last")
     row["best val_loss"] = pick("val_loss", "min")
-    row[f"final {trace.metric or 'metric'}"] = pick("metric", "last")
+    row[f"final {name}"] = pick("metric", "last")
+    row[f"final val_{name}"] = pick("val_metric", "last")
+    row[f"best val_{name}"] = pick("val_metric", best)
     return row

@@ -26,6 +26,8 @@ class Param:
     kind: float, int, bool, choice, floats (list), ints (list), text.
     low/high bound the value; low_open/high_open make a bound exclusive.
     log: the page should use a log-scale control. optional: None is allowed.
+    in_steps: a count of optimizer steps, which the page also lets users give in epochs or as
+    a share of the run.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Param:
     optional: bool = False
     choices: tuple = ()
     max_len: int = 1000
+    in_steps: bool = False
 
     def allowed(self) -> str:
         if self.kind == "bool":

@@ -7,27 +7,71 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import config as cfgmod
+from .panels import config_state, span_of
 from .params import ConfigError
 from .schedules import FAMILIES, curve, family_id, make, params_of
 
-# The default data (2,000 moons, 20 % held out, batch 32) gives 50 steps per epoch.
 EPOCHS = 20
-SPE = 50
+SETS = ("schedule", "optimizer", "training.epochs")  # what a preset sets; your data, model, batch stay
 
 
 @dataclass(frozen=True)
 class Preset:
+    """A ready-made setup. Step counts are in `units`, so that "two epochs of warmup, then a
+    cosine over the rest" stays true for any data, batch size and number of epochs."""
+
     name: str
     about: str
-    schedule: tuple  # (family id, {arguments})
+    schedule: tuple  # (family id, {arguments}, step counts in `units`)
     training: dict = field(default_factory=dict)
     optimizer: dict = field(default_factory=dict)
+    units: str = "steps"
 
-    def config(self) -> dict:
+    def config(self, base: dict | None = None, epochs: int | None = None) -> dict:
+        """The preset over `base`'s data, model, batch size and seed (default: the defaults),
+        for its own number of epochs or the given one."""
+        base = base or cfgmod.default()
         family, params = self.schedule
-        return cfgmod.validate({"schedule": make(family, **params),
-                                "training": {"epochs": EPOCHS, **self.training},
-                                "optimizer": dict(self.optimizer)})
+        run = {"data": base["data"], "model": base["model"],
+               "training": {**base["training"], "epochs": epochs or EPOCHS, **self.training}}
+        span = span_of(run, self.units)
+        steps = {p.name: span.to_steps(params[p.name]) if p.in_steps else params[p.name]
+                 for p in FAMILIES[family].params if p.name in params}
+        return cfgmod.validate({"schedule": make(family, **steps), "optimizer": dict(self.optimizer), **run})
+
+    def state(self, base: dict | None = None) -> dict:
+        """The widget values that show this preset, step counts in its own units."""
+        return config_state(self.config(base), self.units)
+
+    def changes(self, cfg: dict) -> list[str]:
+        """The fields of a validated config that differ from this preset over the same data.
+        Step counts are compared over the config's own epochs: with the preset's epochs and
+        units they would follow the run, so only the epochs count as changed."""
+        epochs = [] if cfg["training"]["epochs"] == self.config(cfg)["training"]["epochs"] else ["training.epochs"]
+        want = self.config(cfg, cfg["training"]["epochs"])
+        return epochs + [f for f in _differences(want, cfg) if f.startswith(SETS)]
+
+
+def _differences(a, b, where: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if ("kind" in a and a.get("kind") != b.get("kind")) or a.get("class_name", 0) != b.get("class_name", 0):
+            return [where + " (family)"]
+        out = []
+        for key in a.keys() | b.keys():
+            out += _differences(a.get(key), b.get(key), f"{where}.{key}" if where else key)
+        return sorted(out)
+    return [] if a == b else [where]
+
+
+def matching(cfg: dict, first: "Preset | None" = None) -> "Preset | None":
+    """The preset a config is (trying `first` before the others), or None."""
+    for preset in ([first] if first else []) + list(available().values()):
+        try:
+            if not preset.changes(cfg):
+                return preset
+        except ConfigError:
+            continue  # a CSV that cannot be read: no preset can match it
+    return None
 
 
 PRESETS = (
@@ -38,22 +82,23 @@ PRESETS = (
            "Keras 2's per-iteration decay; Keras 3 refuses lr= and ignores decay=.",
            ("legacy_adam_decay", {"learning_rate": 0.001, "decay": 1e-6})),
     Preset("Cosine decay with linear warmup",
-           "Two epochs of warmup to 3e-3, then a cosine down to 1 % of the peak.",
-           ("CosineDecay", {"initial_learning_rate": 1e-5, "warmup_target": 3e-3, "warmup_steps": 2 * SPE,
-                            "decay_steps": (EPOCHS - 2) * SPE, "alpha": 0.01})),
+           "Warmup to 3e-3 over the first 10 % of the run, then a cosine over the rest, down to 1 % of the peak.",
+           ("CosineDecay", {"initial_learning_rate": 1e-5, "warmup_target": 3e-3, "warmup_steps": 10,
+                            "decay_steps": 90, "alpha": 0.01}), units="% of the run"),
     Preset("One-cycle", "Up to the peak in 30 % of the run, then down far below the start.",
            ("one_cycle", {"maximal_learning_rate": 5e-3, "pct_start": 0.3})),
-    Preset("Warmup, stable, decay (WSD)", "Short warmup, long plateau, quick final decay.",
-           ("warmup_stable_decay", {"initial_learning_rate": 3e-3, "warmup_steps": 2 * SPE,
-                                    "stable_steps": 13 * SPE, "decay_steps": 5 * SPE, "alpha": 0.01})),
-    Preset("Inverse square root (Transformer)", "Warmup, then lr ∝ 1/√step.", ("inverse_sqrt", {"initial_learning_rate": 3e-3,
-                                                                       "warmup_steps": 2 * SPE})),
+    Preset("Warmup, stable, decay (WSD)", "Warmup over 10 % of the run, a plateau over 65 %, a final decay "
+           "over the last 25 %.",
+           ("warmup_stable_decay", {"initial_learning_rate": 3e-3, "warmup_steps": 10, "stable_steps": 65,
+                                    "decay_steps": 25, "alpha": 0.01}), units="% of the run"),
+    Preset("Inverse square root (Transformer)", "Warmup over 10 % of the run, then lr ∝ 1/√step.",
+           ("inverse_sqrt", {"initial_learning_rate": 3e-3, "warmup_steps": 10}), units="% of the run"),
     Preset("Cosine restarts (SGDR)", "Cosine periods of 4, 8 epochs, each restart at 80 % of the peak.",
-           ("CosineDecayRestarts", {"initial_learning_rate": 3e-3, "first_decay_steps": 4 * SPE,
-                                    "t_mul": 2.0, "m_mul": 0.8, "alpha": 0.01})),
+           ("CosineDecayRestarts", {"initial_learning_rate": 3e-3, "first_decay_steps": 4,
+                                    "t_mul": 2.0, "m_mul": 0.8, "alpha": 0.01}), units="epochs"),
     Preset("Exponential decay, staircase", "Halve the rate every 5 epochs.",
-           ("ExponentialDecay", {"initial_learning_rate": 3e-3, "decay_steps": 5 * SPE, "decay_rate": 0.5,
-                                 "staircase": True})),
+           ("ExponentialDecay", {"initial_learning_rate": 3e-3, "decay_steps": 5, "decay_rate": 0.5,
+                                 "staircase": True}), units="epochs"),
     Preset("Step decay", "Drop by a factor at fixed epochs.", ("step_decay", {"initial_learning_rate": 3e-3,
                                                                           "drop": 0.5, "epochs_drop": 5})),
     Preset("ReduceLROnPlateau", "Cut the rate when val_loss stops improving.", ("reduce_lr_on_plateau",

@@ -18,8 +18,12 @@ from .params import ConfigError
 
 STATUSES = ("queued", "running", "done", "stopped", "diverged", "failed", "interrupted")
 FINISHED = ("done", "stopped", "diverged", "failed", "interrupted")
-STEP_COLUMNS = ("step", "epoch", "learning_rate", "loss")
-EPOCH_COLUMNS = ("epoch", "learning_rate", "loss", "val_loss", "metric", "wall_time")
+# The one definition of a metric row: train.run's sink, the worker's batches, the tables and
+# every reader use these tuples in this order. wall_time: seconds since training began when the
+# step (the epoch, its validation included) finished. metric / val_metric: accuracy or MAE,
+# as the run's `metric` says; val_ columns are None without validation data.
+STEP_COLUMNS = ("step", "epoch", "learning_rate", "loss", "wall_time")
+EPOCH_COLUMNS = ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time")
 RUN_COLUMNS = ("id", "name", "config", "status", "created", "started", "finished", "error", "metric",
                "epochs", "steps_per_epoch", "total_steps")
 
@@ -30,11 +34,14 @@ CREATE TABLE IF NOT EXISTS runs (
     metric TEXT, epochs INTEGER, steps_per_epoch INTEGER, total_steps INTEGER);
 CREATE TABLE IF NOT EXISTS steps (
     run_id INTEGER NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
-    learning_rate REAL, loss REAL, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
+    learning_rate REAL, loss REAL, wall_time REAL, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, learning_rate REAL, loss REAL,
-    val_loss REAL, metric REAL, wall_time REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+    val_loss REAL, metric REAL, val_metric REAL, wall_time REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
 """
+# Columns added since the first schema: a store file written before them gains them on open
+# (their old rows read None).
+ADDED_COLUMNS = {"steps": ("wall_time",), "epochs": ("val_metric",)}
 
 
 class StoreError(ConfigError):
@@ -62,8 +69,21 @@ class Store:
             raise StoreError(self.home, "the run store is read-only")
         try:
             self._db().executescript(SCHEMA)
+            self._add_missing_columns()
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from None
+
+    def _add_missing_columns(self) -> None:
+        if not self._missing_columns(self._db()):
+            return  # the usual case: no write lock taken just to open the store
+        with self._write() as db:  # asked again under the lock: two processes may open an old file
+            for table, name in self._missing_columns(db):
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} REAL")
+
+    @staticmethod
+    def _missing_columns(db) -> list[tuple[str, str]]:
+        have = {t: {row[1] for row in db.execute(f"PRAGMA table_info({t})")} for t in ADDED_COLUMNS}
+        return [(t, name) for t, names in ADDED_COLUMNS.items() for name in names if name not in have[t]]
 
     # --- connections ---------------------------------------------------------------------
 
@@ -172,19 +192,22 @@ class Store:
     # --- metrics -------------------------------------------------------------------------
 
     def append_steps(self, run_id: int, rows) -> None:
-        """rows: (step, epoch, learning_rate, loss) tuples."""
-        self._append("steps", len(STEP_COLUMNS), run_id, rows)
+        """rows: tuples in STEP_COLUMNS order."""
+        self._append("steps", STEP_COLUMNS, run_id, rows)
 
     def append_epochs(self, run_id: int, rows) -> None:
-        """rows: (epoch, learning_rate, loss, val_loss, metric, wall_time) tuples."""
-        self._append("epochs", len(EPOCH_COLUMNS), run_id, rows)
+        """rows: tuples in EPOCH_COLUMNS order."""
+        self._append("epochs", EPOCH_COLUMNS, run_id, rows)
 
-    def _append(self, table: str, width: int, run_id: int, rows) -> None:
-        rows = [(run_id, *r) for r in rows]
+    def _append(self, table: str, columns: tuple, run_id: int, rows) -> None:
+        # Trailing columns a row leaves out are stored NULL, as in a file written before they
+        # existed: a worker of the previous version can still hand its rows over.
+        rows = [(run_id, *r, *(None,) * (len(columns) - len(r))) for r in rows]
         if rows:
-            marks = ", ".join("?" * (width + 1))
+            names = ", ".join(("run_id", *columns))
+            marks = ", ".join("?" * (len(columns) + 1))
             with self._write() as db:
-                db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", rows)
+                db.executemany(f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})", rows)
 
     def steps(self, run_id: int, after: int = -1) -> dict[str, list]:
         """Columns of the steps after `after`, in order: {"step": [...], "epoch": [...], ...}."""

@@ -5,11 +5,13 @@ Speed: a naive fit pays Python and tf.data costs at every batch. Here one Keras 
 chunk of batches run in a graph loop over data that stays in memory, each batch writing its
 rate and loss into a buffer that a callback reads once per chunk. The chunk is the whole
 epoch for small models, shorter when batches are slow, so Stop lands within a second.
+
+The batches are those of a plain `fit` over codegen.epoch_order's order, batch after batch,
+the last one of an epoch smaller: the generated script trains the very same run.
 """
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 import os
 import sys
@@ -53,6 +55,8 @@ except RuntimeError:
 
 from . import data as datamod  # noqa: E402
 from . import model as modelmod  # noqa: E402
+from .codegen import epoch_order  # noqa: E402
+from .store import EPOCH_COLUMNS  # noqa: E402
 
 CHUNK_SECONDS = 0.2     # a chunk this long keeps Stop and live points within a second
 STEP_OVERHEAD_S = 2e-4  # measured per batch on a 2-core CPU, for tiny models
@@ -87,15 +91,8 @@ class Recorder(keras.Sequential):
 
     def train_step(self, _):
         f, opt = self.feed, self.optimizer
-        start = tf.cast(opt.iterations, tf.int32)
-        epoch, pos = start // f.steps_per_epoch, start % f.steps_per_epoch
-
-        def shuffle():  # a new order at each epoch's first chunk, kept for its other chunks
-            order = tf.argsort(tf.random.stateless_uniform([f.rows], seed=tf.stack([f.seed, epoch])))
-            f.order.assign(order)
-            return order
-
-        order = tf.cond(tf.equal(pos, 0), shuffle, f.order.read_value)
+        pos = tf.cast(opt.iterations, tf.int32) % f.steps_per_epoch
+        order = f.order.read_value()  # this epoch's, set by _EpochOrder before its first chunk
         n = tf.minimum(f.chunk, f.steps_per_epoch - pos)
 
         def body(i):
@@ -119,10 +116,13 @@ class Recorder(keras.Sequential):
         """(val_loss, val metric) on the whole validation set at once."""
         f = self.feed
         y_pred = self(f.X_val, training=False)
-        f.val_metric.reset_state()
-        f.val_metric.update_state(f.y_val, y_pred)
         loss = self._compute_loss(x=f.X_val, y=f.y_val, y_pred=y_pred, training=False)
-        return loss, f.val_metric.result()
+        # Through a Mean weighted by the rows, as Keras's evaluate() reports val_loss (loss · n / n
+        # rounds): the generated script's val_loss, from evaluate(), is then bit-equal to this.
+        for metric, args in ((f.val_loss, (loss, tf.shape(f.X_val)[0])), (f.val_metric, (f.y_val, y_pred))):
+            metric.reset_state()
+            metric.update_state(*args)
+        return f.val_loss.result(), f.val_metric.result()
 
 
 class _Feed:
@@ -131,10 +131,11 @@ class _Feed:
     def __init__(self, data, batch_size, seed, chunk):
         self.X, self.y = tf.constant(data.X_train), tf.constant(data.y_train)
         self.X_val, self.y_val = tf.constant(data.X_val), tf.constant(data.y_val)
-        self.val_metric = modelmod.metric_object(data.task)  # here, not on the model: Keras would log it
+        # Here, not on the model: Keras would log them as training metrics.
+        self.val_loss, self.val_metric = keras.metrics.Mean(), modelmod.metric_object(data.task)
         self.rows, self.batch_size, self.chunk = len(data.X_train), batch_size, chunk
         self.steps_per_epoch = steps_per_epoch(self.rows, batch_size)
-        self.seed = tf.constant(seed, tf.int32)
+        self.seed = seed
         self.order = tf.Variable(tf.range(self.rows), trainable=False)
         self.record = tf.Variable(tf.zeros([chunk, 2]), trainable=False)
 
@@ -147,6 +148,15 @@ def chunk_size(model: keras.Model, batch_size: int, spe: int) -> int:
     """Batches per graph call: the whole epoch for small models, fewer when a batch is slow."""
     step_s = STEP_OVERHEAD_S + 6 * batch_size * model.count_params() / FLOPS_PER_S
     return max(1, min(spe, int(CHUNK_SECONDS / step_s)))
+
+
+class _EpochOrder(keras.callbacks.Callback):
+    """Sets each epoch's batch order before its first batch: one small copy an epoch, and the
+    graph loop only reads it."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        f = self.model.feed
+        f.order.assign(epoch_order(f.seed, epoch, f.rows).astype(np.int32))
 
 
 class _Watch(keras.callbacks.Callback):
@@ -165,10 +175,16 @@ class _Watch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.epoch_lr = epoch, None
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self.chunk_start = time.perf_counter() - self.t0
+
     def on_train_batch_end(self, batch, logs=None):
         f = self.model.feed
         n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.steps)
         lr, loss = f.record.numpy()[:n].T
+        # The chunk's batches ran inside one graph call, unseen: spread its time evenly over them.
+        ends = time.perf_counter() - self.t0
+        wall = self.chunk_start + (ends - self.chunk_start) * np.arange(1, n + 1) / n
         bad = np.flatnonzero(~np.isfinite(loss))
         if bad.size:
             n = int(bad[0])
@@ -180,18 +196,18 @@ class _Watch(keras.callbacks.Callback):
         if self.epoch_lr is None and n:
             self.epoch_lr = float(lr[0])
         self.sink(list(zip(range(self.steps, self.steps + n), [self.epoch] * n, lr.tolist(),
-                           loss.tolist())), [])
+                           loss.tolist(), wall[:n].tolist())), [])
         self.steps += n
         self.model.stop_training = self.status != "done"
 
     def on_epoch_end(self, epoch, logs=None):
         if self.steps < (epoch + 1) * self.model.feed.steps_per_epoch:
             return  # an epoch cut short leaves its steps, not an epoch row
-        val = None
+        val = val_metric = None
         if self.has_val:  # for ReduceLROnPlateau, which runs after this callback
             val, val_metric = (float(v) for v in self.model.validate())
             logs["val_loss"], logs[f"val_{self.metric}"] = val, val_metric
-        self.sink([], [(epoch, self.epoch_lr, float(logs["loss"]), val, float(logs[self.metric]),
+        self.sink([], [(epoch, self.epoch_lr, float(logs["loss"]), val, float(logs[self.metric]), val_metric,
                         time.perf_counter() - self.t0)])
         self.epochs += 1
 
@@ -201,11 +217,12 @@ def _loss_text(value: float) -> str:
 
 
 def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
-    """Train as the config says. sink(step_rows, epoch_rows) gets rows as they come:
-    steps (step, epoch, learning_rate, loss), epochs (epoch, learning_rate at its first step,
-    loss, val_loss, metric, wall_time in seconds since training began). stop: anything with
-    is_set(). on_start(metric name) once the data is
-    loaded. A bad dataset raises ConfigError."""
+    """Train as the config says. sink(step_rows, epoch_rows) gets rows as they come, tuples
+    in store.STEP_COLUMNS / EPOCH_COLUMNS order: steps (step, epoch, learning_rate, loss,
+    wall_time), epochs (epoch, learning_rate at its first step, loss, val_loss, metric,
+    val_metric, wall_time); wall_time in seconds since training began, val_ values None
+    without validation data. stop: anything with is_set(). on_start(metric name) once the
+    data is loaded. A bad dataset raises ConfigError."""
     keras.backend.clear_session()  # drop the last run's graphs: 50 runs in a row stay flat
     data = datamod.load(cfg["data"])
     if on_start:
@@ -219,7 +236,7 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
     ticks = tf.data.Dataset.from_tensors(0).repeat()  # the data lives in the model; fit just ticks
     try:
         model.fit(ticks, epochs=cfg["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),
-                  callbacks=[watch, *callbacks], shuffle=False, verbose=0)
+                  callbacks=[_EpochOrder(), watch, *callbacks], shuffle=False, verbose=0)
     except Exception as exc:  # a callback's own error (e.g. ReduceLROnPlateau with a schedule)
         return Outcome("failed", f"{exc.__class__.__name__}: {exc}", watch.steps, watch.epochs)
     return Outcome(watch.status, watch.error, watch.steps, watch.epochs)
@@ -235,7 +252,8 @@ def warm_up() -> None:
 
 
 def train_cli(cfg: dict, out: str | None, steps_out: str | None) -> int:
-    """Foreground training with a progress bar; writes the CSVs; 0 when the run is done."""
+    """Foreground training with a progress bar; writes the CSVs (as the page's downloads) and
+    says on stderr what it wrote and how the run ended; 0 when the run is done."""
     from tqdm import tqdm
 
     from .config import steps_per_epoch as config_steps
@@ -249,24 +267,29 @@ def train_cli(cfg: dict, out: str | None, steps_out: str | None) -> int:
         epochs.extend(epoch_rows)
         bar.update(len(step_rows))
         if epoch_rows:
-            _, _, loss, val, value, _ = epoch_rows[-1]
-            bar.set_postfix_str(f"loss {loss:.4g}" + ("" if val is None else f", val_loss {val:.4g}")
-                                + f", {metric[0]} {value:.4g}", refresh=False)
+            bar.set_postfix_str(_progress(epoch_rows[-1], metric[0]), refresh=False)
 
     outcome = run(cfg, sink, on_start=metric.append)
     bar.close()
-    if out:
-        _write(out, ["epoch", "learning_rate", "loss", "val_loss", metric[0]], (r[:5] for r in epochs))
-    if steps_out:
-        _write(steps_out, ["step", "epoch", "learning_rate", "loss"], steps)
-    if outcome.status != "done":
-        print(f"lrviz: run {outcome.status}: {outcome.error}", file=sys.stderr)
-        return 1
-    return 0
+    for path, kind, rows in ((out, "epochs", epochs), (steps_out, "steps", steps)):
+        if path:
+            _write_rows(path, kind, rows, metric[0])
+    ended = f"lrviz: run {outcome.status} after {outcome.epochs} epochs, {outcome.steps} steps"
+    print(ended + (f": {outcome.error}" if outcome.error else ""), file=sys.stderr)
+    return 0 if outcome.status == "done" else 1
 
 
-def _write(path: str, header: list[str], rows) -> None:
+def _progress(epoch_row: tuple, metric: str) -> str:
+    last = dict(zip(EPOCH_COLUMNS, epoch_row))
+    val = "" if last["val_loss"] is None else f", val_loss {last['val_loss']:.4g}"
+    return f"loss {last['loss']:.4g}{val}, {metric} {last['metric']:.4g}"
+
+
+def _write_rows(path: str, kind: str, rows: list, metric: str) -> None:
+    """The page's CSV of a run's rows, then one line on stderr: the file, its rows, its columns."""
+    from . import exports
+
+    columns = exports.run_columns(rows, kind, metric)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(["" if v is None else repr(v) for v in row] for row in rows)
+        exports.write_csv(columns, f)
+    print(f"lrviz: wrote {path}: {len(rows)} rows, columns {','.join(columns)}", file=sys.stderr)

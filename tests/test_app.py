@@ -194,6 +194,84 @@ def test_each_preset_loads(name):
     np.testing.assert_allclose(ys(spec(at)), curve(want["schedule"], cfg["training"]["epochs"], spe)[2])
 
 
+def test_the_preset_box_names_the_articles_recipe_on_a_first_visit():
+    at = ok(app())
+    assert at.selectbox(key="preset").value == presets.PRESETS[0].name
+
+
+def test_the_preset_box_says_what_changed_and_choosing_the_preset_again_restores_it():
+    at = ok(app())
+    at.number_input(key="training.epochs").set_value(30).run()
+    assert at.selectbox(key="preset").value == "(your own settings)"
+    note = " ".join(c.value for c in at.caption)
+    assert "Changed since you loaded" in note and "`training.epochs`" in note
+    at.selectbox(key="preset").set_value(presets.PRESETS[0].name).run()
+    assert at.number_input(key="training.epochs").value == 20
+    assert at.selectbox(key="preset").value == presets.PRESETS[0].name
+
+
+def test_settings_that_equal_a_preset_are_named_for_it():
+    cfg = presets.available()["One-cycle"].config()
+    at = ok(app({"cfg": urlstate.encode(cfg)["cfg"]}))
+    assert at.selectbox(key="preset").value == "One-cycle"
+
+
+def test_a_preset_over_the_whole_run_follows_the_epochs():
+    at = ok(app())
+    at.selectbox(key="preset").set_value("Cosine decay with linear warmup").run()
+    assert at.segmented_control(key="s.units").value == "% of the run"
+    at.number_input(key="training.epochs").set_value(40).run()
+    cfg, _ = urlstate.decode({"cfg": url_cfg(at)})
+    assert cfg["schedule"]["config"]["decay_steps"] == 1800 and not at.warning
+    assert urlstate.decode_units(at.query_params) == "% of the run"
+
+
+def test_a_schedule_that_ends_before_training_does_says_so_and_marks_where():
+    at = ok(app())
+    at.selectbox(key="preset").set_value("Cosine decay with linear warmup").run()
+    at.segmented_control(key="s.units").set_value("steps").run()
+    assert at.number_input(key="s.CosineDecay.decay_steps").value == 900
+    at.number_input(key="training.epochs").set_value(40).run()
+    (note,) = [w.value for w in at.warning]
+    assert "ends at step 1,000 (epoch 20) of 40" in note
+    marks = [s for s in spec(at)["layout"]["shapes"] if s["line"].get("dash") == "dash"]
+    assert [m["x0"] for m in marks] == [1000]
+
+
+def test_changing_the_unit_shows_the_same_steps_in_it():
+    at = ok(app())
+    at.selectbox(key="s.family").set_value("CosineDecay").run()
+    at.number_input(key="s.CosineDecay.decay_steps").set_value(500).run()
+    at.segmented_control(key="s.units").set_value("epochs").run()
+    assert at.number_input(key="s.CosineDecay.decay_steps").value == 10
+    at.segmented_control(key="s.units").set_value("% of the run").run()
+    assert at.number_input(key="s.CosineDecay.decay_steps").value == 50
+    cfg, _ = urlstate.decode({"cfg": url_cfg(at)})
+    assert cfg["schedule"]["config"]["decay_steps"] == 500
+
+
+def test_a_reload_keeps_the_unit_of_step_counts():
+    cfg = presets.available()["Warmup, stable, decay (WSD)"].config()
+    at = ok(app({"cfg": urlstate.encode(cfg)["cfg"], "units": "percent"}))
+    assert at.number_input(key="s.warmup_stable_decay.stable_steps").value == 65
+
+
+def test_a_rate_far_above_adams_range_gets_a_warning():
+    at = ok(app())
+    at.selectbox(key="s.family").set_value("expression").run()
+    at.text_area(key="s.expression.expression").set_value("lr0 * 500").run()
+    assert any("far above what Adam tolerates" in w.value for w in at.warning)
+
+
+def test_nested_and_comparison_schedules_are_labelled_as_what_they_are():
+    at = ok(app())
+    at.selectbox(key="s.family").set_value("linear_warmup").run()
+    assert at.selectbox(key="s.linear_warmup.schedule.family").label == "inner schedule family"
+    assert any("the inner schedule" in m.value for m in at.markdown)
+    at.toggle(key="c.on").set_value(True).run()
+    assert at.selectbox(key="c.family").label == "comparison schedule family"
+
+
 def test_legacy_decay_shows_what_keras_3_does():
     at = ok(app())
     at.selectbox(key="preset").set_value("Article: Adam(lr=0.001, decay=1e-6)").run()
@@ -303,18 +381,32 @@ def test_an_uploaded_config_loads_and_a_bad_one_is_refused():
     assert "optimizer.lr" in errors(at)
 
 
-def test_csv_upload_is_saved_under_the_home_and_checked(home):
+def test_choosing_csv_before_a_file_keeps_the_preview_and_asks_for_one():
     at = ok(app())
     at.selectbox(key="data.name").set_value("csv").run()
-    assert "data.path" in errors(at)  # no file yet
+    assert not at.error, errors(at)
+    assert any("Upload a CSV file" in i.value and "uses moons (50 steps per epoch)" in i.value for i in at.info)
+    assert len(ys(spec(at))) == 1000  # the preview stays, on the last data
+    open_tab(at, "Train")
+    assert at.button(key="train.start").disabled
+
+
+def test_csv_upload_is_saved_under_the_home_by_name_and_checked(home):
+    at = ok(app())
+    at.selectbox(key="data.name").set_value("csv").run()
     rows = "\n".join(f"{i % 7},{i % 3},{i % 2}" for i in range(120))
     at.file_uploader(key="data.upload").set_value(("my <b>data</b>.csv", f"a,b,label\n{rows}\n".encode(),
                                                    "text/csv")).run()
     ok(at)
     assert not at.error, errors(at)
     assert any("my \\<b\\>data\\</b\\>" in c.value and "label" in c.value for c in at.caption)  # escaped
-    path = Path(at.session_state["data.path"])
-    assert path.parent == home / "uploads" and path.exists()
+    name = at.session_state["data.path"]
+    assert name.startswith("my_b_data_b-") and (home / "uploads" / name).exists()
+    linked, _ = urlstate.decode(at.query_params)
+    assert linked["data"]["path"] == name and str(home) not in json.dumps(linked)
+    at.selectbox(key="data.name").set_value("moons").run()
+    assert urlstate.decode(at.query_params)[0]["data"]["path"] is None  # dropped with the CSV
+    at.selectbox(key="data.name").set_value("csv").run()
     at.file_uploader(key="data.upload").set_value(("bad.csv", b"a,b\n1,2\n3\n", "text/csv")).run()
     ok(at)
     assert "data.path" in errors(at)

@@ -1,4 +1,5 @@
-"""`python -m lrviz curve`: one CSV row per optimizer step; bad input exits 2 with one line."""
+"""`python -m lrviz curve`: one CSV row per optimizer step, in the page's CSV format; `python -m
+lrviz script`: the page's plain-Keras script; bad input exits 2 with one line."""
 import csv
 import io
 import json
@@ -69,6 +70,17 @@ def test_out_writes_the_file_and_nothing_to_stdout(config_file, tmp_path, capsys
     assert len(rows_of(target.read_text())) == 17
 
 
+def test_the_file_is_the_pages_csv_download(config_file, tmp_path, capsys):
+    from lrviz import config, exports
+    from lrviz.schedules import curve
+
+    target = tmp_path / "curve.csv"
+    run_curve(capsys, config_file, "--out", str(target))
+    cfg = config.load(config_file)
+    assert target.read_bytes() == exports.curve_csv(*curve(cfg["schedule"], 2, 8)).encode()
+    assert b"\r" not in target.read_bytes()
+
+
 def test_values_survive_the_csv_exactly(tmp_path, capsys):
     path = write(tmp_path, {"schedule": {"kind": "one_cycle", "maximal_learning_rate": 0.0123},
                             "data": DATA, "training": TRAINING})
@@ -134,3 +146,32 @@ def test_module_entry_point_writes_the_csv(config_file):
     done = subprocess.run([sys.executable, "-m", "lrviz", "curve", config_file], capture_output=True,
                           text=True, check=True, cwd=ROOT)
     assert done.stdout.splitlines()[:2] == ["step,epoch,learning_rate", "0,0,0.3"]
+
+
+# --- script -------------------------------------------------------------------------------
+
+def test_script_writes_the_pages_download(config_file, tmp_path, capsys):
+    from lrviz import config, exports
+
+    target = tmp_path / "run.py"
+    assert main(["script", config_file, "--out", str(target)]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert target.read_text() == exports.keras_script(config.load(config_file))
+
+
+def test_script_without_out_prints_the_script(config_file, capsys):
+    from lrviz import config, exports
+
+    assert main(["script", config_file]) == 0
+    assert capsys.readouterr().out == exports.keras_script(config.load(config_file))
+
+
+@pytest.mark.parametrize("raw,field", [
+    ({"schedule": {"kind": "nope"}}, "schedule.kind"),
+    ({"schedule": PIECEWISE, "model": {"activation": "swish"}}, "model.activation"),
+])
+def test_script_of_a_bad_config_exits_2_with_one_line_naming_the_field(tmp_path, raw, field):
+    done = subprocess.run([sys.executable, "-m", "lrviz", "script", write(tmp_path, raw)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stdout == ""
+    assert one_error_line(done.stderr).startswith(f"lrviz: error: {field}")

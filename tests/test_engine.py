@@ -84,6 +84,14 @@ def test_a_run_trains_and_reports_progress(engine):
     assert len(engine.store.steps(rid)["step"]) == 15 and len(engine.store.epochs(rid)["epoch"]) == 3
 
 
+def test_the_worker_stores_wall_time_per_step_and_val_metric_per_epoch(engine):
+    rid = engine.submit(SHORT)
+    wait_for(lambda: finished(engine, rid))
+    steps, epochs = engine.store.steps(rid), engine.store.epochs(rid)
+    assert all(w > 0 for w in steps["wall_time"]) and steps["wall_time"] == sorted(steps["wall_time"])
+    assert all(0 <= v <= 1 for v in epochs["val_metric"]) and len(epochs["val_metric"]) == 3
+
+
 def test_queue_beyond_the_cap_then_both_finish(engine):
     first, second = engine.submit(LONG), engine.submit(SHORT)
     assert engine.progress(second)["queue_position"] == 1 and status(engine, second) == "queued"

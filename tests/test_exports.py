@@ -1,5 +1,6 @@
-"""Downloads: CSV and JSON are exact and load back; HTML works offline; PNG/SVG through
-kaleido; and the plain-Keras script applies the same learning rates as the preview."""
+"""Downloads: CSV (one format, for the page and the CLI) and JSON are exact and load back; HTML
+works offline; PNG/SVG through kaleido; and the plain-Keras script applies the same learning
+rates as the preview (tests/test_script_reproduces.py: it reproduces the whole run)."""
 import ast
 import csv
 import io
@@ -15,6 +16,7 @@ import pytest
 from lrviz import config, exports, figures
 from lrviz.codegen import supported
 from lrviz.schedules import FAMILIES, curve, make
+from lrviz.store import EPOCH_COLUMNS, STEP_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3
@@ -60,10 +62,44 @@ def test_curve_csv_is_exact_and_matches_the_cli_format():
     assert rows[7]["step"] == "7" and rows[7]["epoch"] == "1"
 
 
-def test_rows_csv_keeps_integers_and_missing_values():
-    text = exports.rows_csv({"epoch": np.array([0.0, 1.0]), "loss": np.array([0.5, np.nan])},
-                            figures.RunTrace.EPOCH_COLUMNS)
-    assert text.splitlines() == ["epoch,loss", "0,0.5", "1,nan"]
+def test_csv_text_ends_lines_with_newline_and_writes_floats_exactly():
+    value = 0.1 + 0.2  # 0.30000000000000004: str() of a rounded format would lose it
+    text = exports.csv_text({"step": [0, 1], "loss": [value, 2.5e-9]})
+    assert text == "step,loss\n0,0.30000000000000004\n1,2.5e-09\n" and "\r" not in text
+
+
+def test_rows_csv_keeps_integers_and_leaves_missing_values_empty():
+    text = exports.rows_csv({"epoch": np.array([0.0, 1.0]), "loss": np.array([0.5, np.nan]), "val_loss": [0.4, None]},
+                            EPOCH_COLUMNS)
+    assert text.splitlines() == ["epoch,loss,val_loss", "0,0.5,0.4", "1,,"]
+
+
+def test_write_csv_in_chunks_writes_the_same_text(monkeypatch):
+    columns = {"step": np.arange(10), "learning_rate": np.linspace(0.1, 0.01, 10)}
+    whole = exports.csv_text(columns)
+    monkeypatch.setattr(exports, "CSV_CHUNK_ROWS", 3)
+    assert exports.csv_text(columns) == whole and len(whole.splitlines()) == 11
+
+
+def test_run_columns_name_the_metric_columns_for_the_runs_metric():
+    epochs = [(0, 0.01, 0.7, 0.6, 0.55, 0.5, 1.25), (1, 0.01, 0.5, None, 0.75, None, 2.5)]
+    cols = exports.run_columns(epochs, "epochs", "accuracy")
+    assert list(cols) == ["epoch", "learning_rate", "loss", "val_loss", "accuracy", "val_accuracy", "wall_time"]
+    assert cols["epoch"].dtype == np.int64 and cols["val_accuracy"][0] == 0.5 and np.isnan(cols["val_loss"][1])
+    assert exports.csv_text(cols).splitlines()[2] == "1,0.01,0.5,,0.75,,2.5"
+
+
+def test_run_columns_take_the_stores_column_dicts_and_keep_names_without_a_metric():
+    steps = {"step": [0, 1], "epoch": [0, 0], "learning_rate": [0.1, 0.1], "loss": [0.9, 0.8], "wall_time": [0.1, 0.2]}
+    cols = exports.run_columns(steps, "steps", None)
+    assert list(cols) == list(STEP_COLUMNS) and cols["step"].tolist() == [0, 1]
+    assert list(exports.run_columns({"epoch": [0]}, "epochs", None))[4:6] == ["metric", "val_metric"]
+
+
+def test_run_columns_fill_columns_the_rows_lack_with_nan():
+    # A run stored before wall_time per step existed, or traces kept without it.
+    cols = exports.run_columns({"step": np.array([0.0, 1.0]), "loss": np.array([0.9, 0.8])}, "steps", "mae")
+    assert np.isnan(cols["wall_time"]).all() and len(cols["learning_rate"]) == 2
 
 
 def test_config_json_loads_back_and_runs_from_the_cli(tmp_path):

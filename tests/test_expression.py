@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lrviz import config
 from lrviz.params import ConfigError
 from lrviz.schedules import Timeline, check_schedule, curve_on
 
@@ -86,8 +87,11 @@ INJECTIONS = [
 ]
 
 
-def check(expression, lr0=0.01):
-    return check_schedule({"kind": "expression", "initial_learning_rate": lr0, "expression": expression})
+def check(expression, lr0=0.01, training=None):
+    """The formula validated as a run would be: the default data (2,000 moons, 50 steps per
+    epoch at batch 32) over 20 epochs."""
+    return config.validate({"schedule": {"kind": "expression", "initial_learning_rate": lr0,
+                                         "expression": expression}, "training": training or {}})["schedule"]
 
 
 def curve_of(expression, lr0=0.01, epochs=4, steps_per_epoch=25):
@@ -114,6 +118,14 @@ def test_refusal_inside_a_warmup_names_the_nested_field():
     assert err.value.field == "schedule.schedule.expression"
 
 
+def test_a_bad_rate_inside_a_warmup_names_the_nested_field_and_the_step():
+    warmup = {"kind": "linear_warmup", "warmup_steps": 10,
+              "schedule": {"kind": "expression", "expression": "lr0 - step * 1e-3"}}
+    with pytest.raises(ConfigError, match=r"at step 21 \(epoch 0") as err:
+        config.validate({"schedule": warmup})
+    assert err.value.field == "schedule.schedule.expression"
+
+
 def test_refusal_says_why():
     with pytest.raises(ConfigError, match="Attribute is not allowed"):
         check("step.tofile")
@@ -129,6 +141,15 @@ def test_nan_result_names_the_step():
 def test_negative_result_is_refused_from_the_step_where_it_starts():
     with pytest.raises(ConfigError, match="at step 51"):
         check("lr0 * (1 - step / 50)")
+
+
+def test_a_bad_rate_is_quoted_with_the_runs_own_steps_per_epoch():
+    with pytest.raises(ConfigError, match=r"at step 51 \(epoch 2, with 25 steps per epoch\)"):
+        check("lr0 * (1 - step / 50)", training={"batch_size": 64})
+
+
+def test_a_formula_that_goes_bad_only_after_the_run_ends_is_accepted():
+    assert check("lr0 * (1 - step / 5000)")["expression"] == "lr0 * (1 - step / 5000)"
 
 
 @settings(max_examples=300, deadline=None)

@@ -86,14 +86,15 @@ def test_run_trace_grows_from_any_row_shape(rows):
     assert np.isnan(t.steps["loss"][1])
 
 
-def _synthetic_trace(n_steps, spe=100):
-    t = figures.RunTrace("<b>run</b>", steps_per_epoch=spe)
+def _synthetic_trace(n_steps, spe=100, label="<b>run</b>"):
+    t = figures.RunTrace(label, steps_per_epoch=spe, metric="accuracy", total_steps=n_steps)
     step = np.arange(n_steps)
     t.extend_steps({"step": step, "epoch": step // spe, "learning_rate": 0.01 / (1 + step / 1e3),
-                    "loss": 1 / (1 + step / 50) + 0.01 * np.sin(step)})
+                    "loss": 1 / (1 + step / 50) + 0.01 * np.sin(step), "wall_time": (step + 1) * 0.002})
     e = np.arange(max(n_steps // spe, 1))
     t.extend_epochs({"epoch": e, "learning_rate": 0.01 / (1 + e), "loss": 1 / (1 + e),
-                     "val_loss": 1.1 / (1 + e), "metric": 1 - 0.5 / (1 + e), "wall_time": e * 0.1})
+                     "val_loss": 1.1 / (1 + e), "metric": 1 - 0.5 / (1 + e), "val_metric": 0.9 - 0.5 / (1 + e),
+                     "wall_time": (e + 1) * spe * 0.002})
     return t
 
 
@@ -101,18 +102,113 @@ def test_live_figures_cost_the_same_at_100_and_100k_steps():
     sizes = []
     for n in (100, 100_000):
         t = _synthetic_trace(n)
-        for fig in (figures.lr_figure([t]), figures.loss_figure([t]), figures.metric_figure([t])):
+        for fig in (figures.lr_figure([t]), figures.loss_figure([t], smoothing=0.6), figures.metric_figure([t])):
             for trace in fig.data:
                 assert len(trace.x) <= figures.MAX_POINTS
-        sizes.append(len(figures.loss_figure([t]).to_json()))
-    assert sizes[1] < 3 * sizes[0] + 100_000
+        sizes.append(len(figures.loss_figure([t], smoothing=0.6).to_json()))
+    assert sizes[1] < 3 * sizes[0] + 200_000
 
 
-def test_names_are_escaped_and_axes_titled():
-    t = _synthetic_trace(300)
-    fig = figures.loss_figure([t])
-    assert "<b>" not in fig.data[0].name and "&lt;b&gt;" in fig.data[0].name
+def test_run_names_are_escaped_in_legends():
+    fig = figures.loss_figure([_synthetic_trace(300), _synthetic_trace(300, label="b")])
+    titles = [d.legendgrouptitle.text for d in fig.data]
+    assert "&lt;b&gt;run&lt;/b&gt;" in titles and not any("<b>" in t for t in titles)
+
+
+def test_val_loss_sits_on_the_last_step_of_its_epoch_in_its_own_colour():
+    fig = figures.loss_figure([_synthetic_trace(300)])
+    loss, val = (d for d in fig.data if d.name in ("loss", "val_loss"))
+    assert val.x[0] == 99 and loss.line.color != val.line.color
     assert fig.layout.yaxis.title.text.startswith("loss")
-    assert figures.metric_figure([t]).layout.xaxis.title.text == "epochs completed"
-    # val_loss sits on the last step of its epoch
-    assert fig.data[1].x[0] == 99.0
+
+
+def test_smoothing_draws_the_raw_loss_faint_beneath():
+    fig = figures.loss_figure([_synthetic_trace(300)], smoothing=0.6)
+    raw, smoothed = fig.data[0], fig.data[1]
+    assert raw.name == "loss (raw)" and raw.opacity < 0.5 and raw.line.width < smoothed.line.width
+    assert smoothed.name == "loss (smoothed 0.6)" and raw.line.color == smoothed.line.color
+    np.testing.assert_allclose(smoothed.y, tensorboard_smoothing(raw.y, 0.6))
+
+
+def tensorboard_smoothing(values, weight):
+    """TensorBoard's scalar smoothing as its source writes it (vz_line_chart2), step by step:
+    the independent reference for figures.smooth."""
+    last, count, out = 0.0, 0, []
+    constant = all(v == values[0] for v in values)
+    for v in values:
+        if constant or not np.isfinite(v):
+            out.append(v)
+            continue
+        last = last * weight + (1 - weight) * v
+        count += 1
+        out.append(last / (1 - weight**count) if weight != 1 else last)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.6, 0.9, 0.99])
+def test_smoothing_is_tensorboards_debiased_moving_average(weight):
+    y = np.random.default_rng(1).normal(1.0, 0.3, 500)
+    y[[17, 18, 250]] = [np.nan, np.inf, np.nan]
+    np.testing.assert_allclose(figures.smooth(y, weight), tensorboard_smoothing(y, weight), rtol=1e-12)
+
+
+def test_smoothing_leaves_a_constant_series_alone():
+    assert figures.smooth(np.full(10, 0.5), 0.9).tolist() == [0.5] * 10
+
+
+def test_the_metric_and_its_validation_twin_are_named_for_what_they_are():
+    fig = figures.metric_figure([_synthetic_trace(300)])
+    assert [d.name for d in fig.data] == ["accuracy", "val_accuracy"]
+    assert fig.layout.title.text == "accuracy per epoch"
+    assert fig.layout.xaxis.title.text == "epochs completed"
+    assert fig.data[0].line.color != fig.data[1].line.color
+
+
+@pytest.mark.parametrize("x,first,last", [("step", 0, 299), ("epoch", 0.01, 3.0), ("fraction", 1 / 300, 1.0),
+                                          ("wall_time", 0.002, 0.6)])
+def test_run_charts_put_steps_epochs_share_or_wall_time_on_x(x, first, last):
+    fig = figures.loss_figure([_synthetic_trace(300)], x=x)
+    assert fig.data[0].x[0] == pytest.approx(first) and fig.data[0].x[-1] == pytest.approx(last)
+    assert fig.layout.xaxis.title.text == figures.X_AXES[x]
+
+
+def test_hover_shows_the_step_and_the_epoch():
+    fig = figures.loss_figure([_synthetic_trace(300)], x="wall_time")
+    loss = fig.data[0]
+    assert "step %{customdata[0]" in loss.hovertemplate and "epoch %{customdata[1]" in loss.hovertemplate
+    assert loss.customdata[150].tolist() == [150, 1]
+    val = fig.data[1]
+    assert val.customdata[0].tolist() == [99, 0]
+
+
+def test_each_run_is_one_legend_group_that_hides_or_shows_it():
+    fig = figures.loss_figure([_synthetic_trace(300, label="a"), _synthetic_trace(300, label="b")], smoothing=0.5)
+    assert {d.legendgroup for d in fig.data} == {"a", "b"}
+    assert fig.layout.legend.groupclick == "toggleitem"  # a group's title hides the run, an item one line
+    colors = {d.legendgroup: d.line.color for d in fig.data if d.name.startswith("loss")}
+    assert colors["a"] != colors["b"]
+
+
+def test_a_constant_rate_is_drawn_around_its_value():
+    fig = figures.preview_figure([figures.Curve("c", np.arange(100), np.full(100, 1e-3))], 10)
+    low, high = fig.layout.yaxis.range
+    assert low < 1e-3 < high and low > 0 and high < 2e-3
+
+
+def test_a_nearly_constant_rate_is_drawn_around_its_value_on_a_log_axis_too():
+    lr = 1e-3 / (1 + 1e-6 * np.arange(1000))
+    fig = figures.preview_figure([figures.Curve("c", np.arange(1000), lr)], 10, log_y=True)
+    low, high = fig.layout.yaxis.range
+    assert low < np.log10(lr.min()) and np.log10(lr.max()) < high and high - low < 1
+
+
+def test_a_changing_rate_keeps_plotlys_own_range():
+    fig = figures.preview_figure([figures.Curve("c", np.arange(100), np.linspace(1e-3, 1e-4, 100))], 10)
+    assert fig.layout.yaxis.range is None
+
+
+def test_marks_are_drawn_where_the_schedule_and_the_run_disagree():
+    fig = figures.preview_figure([figures.Curve("c", np.arange(100), np.ones(100))], 10,
+                                 marks=[(60, "cosine ends")])
+    assert any(s.x0 == 60 and s.line.dash == "dash" for s in fig.layout.shapes)
+    assert any(a.text == "cosine ends" and a.x == 60 for a in fig.layout.annotations)

@@ -121,7 +121,7 @@ def test_a_hostile_run_name_is_shown_as_text_everywhere(app):
     assert at.dataframe[0].value["name"].tolist() == [HOSTILE]  # a grid cell: text
     at.multiselect(key="runs.pick").set_value([1]).run()
     charts = [c for c in at.get("plotly_chart") if "runs.lr" in c.proto.id]
-    name = json.loads(charts[0].proto.spec)["data"][0]["name"]
+    name = json.loads(charts[0].proto.spec)["data"][0]["legendgrouptitle"]["text"]
     assert html.unescape(name) == HOSTILE and "<" not in name  # Plotly reads < as its own tags
     open_tab(at, "Downloads")
     labels = [b.proto.label for b in at.get("download_button") if b.proto.label.endswith(": per step (CSV)")]

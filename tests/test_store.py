@@ -1,16 +1,17 @@
 """The SQLite run store: runs, incremental reads, rename/delete, recovery, bad folders."""
 import os
+import sqlite3
 import threading
 
 import pytest
 
-from lrviz.store import Store, StoreError, default_home
+from lrviz.store import EPOCH_COLUMNS, STEP_COLUMNS, Store, StoreError, default_home
 
 CFG = {"schedule": {"kind": "constant", "learning_rate": 0.01}}
 
 
 def steps(first, n, epoch=0):
-    return [(s, epoch, 0.01, 1.0 / (s + 1)) for s in range(first, first + n)]
+    return [(s, epoch, 0.01, 1.0 / (s + 1), 0.5 * s) for s in range(first, first + n)]
 
 
 def test_home_defaults_to_env_or_runs_beside_app(monkeypatch, tmp_path):
@@ -44,11 +45,73 @@ def test_incremental_reads(tmp_path):
     assert first["step"] == [0, 1, 2, 3, 4] and first["loss"][2] == pytest.approx(1 / 3)
     store.append_steps(rid, steps(5, 3, epoch=1))
     assert store.steps(rid, after=first["step"][-1]) == {
-        "step": [5, 6, 7], "epoch": [1, 1, 1], "learning_rate": [0.01] * 3, "loss": [1 / 6, 1 / 7, 1 / 8]}
-    assert store.steps(rid, after=7) == {"step": [], "epoch": [], "learning_rate": [], "loss": []}
-    store.append_epochs(rid, [(0, 0.01, 0.5, 0.6, 0.8, 0.1), (1, 0.01, 0.4, None, 0.9, 0.2)])
+        "step": [5, 6, 7], "epoch": [1, 1, 1], "learning_rate": [0.01] * 3, "loss": [1 / 6, 1 / 7, 1 / 8],
+        "wall_time": [2.5, 3.0, 3.5]}
+    assert store.steps(rid, after=7) == {c: [] for c in STEP_COLUMNS}
+    store.append_epochs(rid, [(0, 0.01, 0.5, 0.6, 0.8, 0.7, 0.1), (1, 0.01, 0.4, None, 0.9, None, 0.2)])
     assert store.epochs(rid, after=0)["val_loss"] == [None]
     assert store.last(rid) == (7, 1)
+
+
+def test_columns_come_back_in_the_one_definitions_order(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run("a", CFG)
+    store.append_steps(rid, [(0, 0, 0.01, 0.9, 0.05)])
+    store.append_epochs(rid, [(0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07)])
+    assert STEP_COLUMNS == ("step", "epoch", "learning_rate", "loss", "wall_time")
+    assert EPOCH_COLUMNS == ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time")
+    assert store.steps(rid) == {c: [v] for c, v in zip(STEP_COLUMNS, (0, 0, 0.01, 0.9, 0.05))}
+    assert store.epochs(rid) == {c: [v] for c, v in zip(EPOCH_COLUMNS, (0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07))}
+
+
+def test_rows_that_leave_out_the_newer_trailing_columns_store_none(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run("a", CFG)
+    store.append_steps(rid, [(0, 0, 0.01, 0.9)])
+    store.append_epochs(rid, [(0, 0.01, 0.9, 0.8, 0.6)])
+    assert store.steps(rid)["wall_time"] == [None]
+    assert store.epochs(rid)["val_metric"] == [None] and store.epochs(rid)["wall_time"] == [None]
+
+
+OLD_SCHEMA = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, config TEXT NOT NULL,
+    status TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, error TEXT,
+    metric TEXT, epochs INTEGER, steps_per_epoch INTEGER, total_steps INTEGER);
+CREATE TABLE steps (
+    run_id INTEGER NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
+    learning_rate REAL, loss REAL, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
+CREATE TABLE epochs (
+    run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, learning_rate REAL, loss REAL,
+    val_loss REAL, metric REAL, wall_time REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+INSERT INTO runs VALUES (1, 'old', '{}', 'done', 0, 0, 1, NULL, 'accuracy', 1, 2, 2);
+INSERT INTO steps VALUES (1, 0, 0, 0.01, 0.7), (1, 1, 0, 0.01, 0.6);
+INSERT INTO epochs VALUES (1, 0, 0.01, 0.65, 0.62, 0.8, 1.5);
+"""
+
+
+def test_a_store_file_of_the_old_schema_gains_the_new_columns(tmp_path):
+    with sqlite3.connect(tmp_path / "lrviz.sqlite3") as db:
+        db.executescript(OLD_SCHEMA)
+    db.close()
+    store = Store(tmp_path)
+    assert store.steps(1) == {"step": [0, 1], "epoch": [0, 0], "learning_rate": [0.01, 0.01], "loss": [0.7, 0.6],
+                              "wall_time": [None, None]}
+    assert store.epochs(1) == {"epoch": [0], "learning_rate": [0.01], "loss": [0.65], "val_loss": [0.62],
+                               "metric": [0.8], "val_metric": [None], "wall_time": [1.5]}
+    store.append_epochs(1, [(1, 0.01, 0.5, 0.52, 0.85, 0.83, 2.9)])  # and takes new rows
+    assert store.epochs(1, after=0)["val_metric"] == [0.83]
+
+
+def test_reopening_a_migrated_store_changes_nothing(tmp_path):
+    with sqlite3.connect(tmp_path / "lrviz.sqlite3") as db:
+        db.executescript(OLD_SCHEMA)
+    db.close()
+    Store(tmp_path).close()
+    again = Store(tmp_path)
+    columns = [row[1] for row in again._db().execute("PRAGMA table_info(epochs)")]
+    assert columns == ["run_id", *EPOCH_COLUMNS[:5], "wall_time", "val_metric"]  # added at the end, once
+    assert again.epochs(1)["wall_time"] == [1.5]
 
 
 def test_rename_and_delete_with_metrics(tmp_path):
@@ -56,7 +119,7 @@ def test_rename_and_delete_with_metrics(tmp_path):
     keep, gone = store.create_run("keep", CFG), store.create_run("gone", CFG)
     for rid in (keep, gone):
         store.append_steps(rid, steps(0, 4))
-        store.append_epochs(rid, [(0, 0.01, 0.5, 0.6, 0.8, 0.1)])
+        store.append_epochs(rid, [(0, 0.01, 0.5, 0.6, 0.8, 0.7, 0.1)])
     store.rename(keep, "kept run")
     store.delete(gone)
     assert [r["name"] for r in store.runs()] == ["kept run"]

@@ -1,14 +1,14 @@
-"""Real training: the recorded per-step rate is the catalogue's curve, runs are reproducible,
-divergence and Stop end a run cleanly, and the CLI writes both CSVs."""
-import csv
-import json
+"""Real training: the recorded per-step rate is the catalogue's curve, rows follow the store's
+columns, runs are reproducible, divergence and Stop end a run cleanly."""
 import math
 
 import numpy as np
 import pytest
 
-from lrviz import cli, config, train
+from lrviz import config, train
+from lrviz.codegen import epoch_order
 from lrviz.schedules import curve, make
+from lrviz.store import EPOCH_COLUMNS, STEP_COLUMNS
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -59,24 +59,73 @@ def test_chunks_smaller_than_an_epoch_record_every_step(monkeypatch):
     np.testing.assert_allclose([s[2] for s in steps], lr, rtol=1e-5)
 
 
+def without_wall_time(rows):
+    return [row[:-1] for row in rows]  # wall_time is last in both kinds of row
+
+
 def test_same_config_same_curves():
     cfg = cfg_for(SCHEDULES["ExponentialDecay"], epochs=3)
     first, second = collect(cfg), collect(cfg)
-    assert first[1] == second[1]
-    assert [e[:5] for e in first[2]] == [e[:5] for e in second[2]]
+    assert without_wall_time(first[1]) == without_wall_time(second[1])
+    assert without_wall_time(first[2]) == without_wall_time(second[2])
     other = collect(cfg_for(SCHEDULES["ExponentialDecay"], epochs=3, training={"epochs": 3, "seed": 1}))
     assert [s[3] for s in other[1]] != [s[3] for s in first[1]]
 
 
-def test_epoch_rows_carry_loss_val_loss_and_metric():
+def test_rows_have_the_stores_columns():
+    _, steps, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=2))
+    assert {len(s) for s in steps} == {len(STEP_COLUMNS)} and {len(e) for e in epochs} == {len(EPOCH_COLUMNS)}
+
+
+def test_epoch_rows_carry_loss_val_loss_metric_and_val_metric():
     outcome, steps, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=3))
-    for epoch, (e, lr, loss, val, metric, wall) in enumerate(epochs):
+    for epoch, (e, lr, loss, val, metric, val_metric, wall) in enumerate(epochs):
         batch_losses = [s[3] for s in steps if s[1] == epoch]
         assert e == epoch and lr == pytest.approx(0.003)
         assert loss == pytest.approx(np.mean(batch_losses), rel=1e-4)  # 5 full batches
-        assert val > 0 and 0 <= metric <= 1 and wall > 0
-    _, _, no_val = collect(cfg_for(SCHEDULES["constant"], epochs=1, data={"validation_split": 0.0}))
-    assert no_val[0][3] is None
+        assert val > 0 and 0 <= metric <= 1 and 0 <= val_metric <= 1 and wall > 0
+    assert len({e[5] for e in epochs}) > 1  # measured each epoch, not a constant
+
+
+def test_without_validation_data_val_loss_and_val_metric_are_none():
+    _, _, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=1, data={"validation_split": 0.0}))
+    assert epochs[0][3] is None and epochs[0][5] is None
+
+
+def test_regression_records_mae_for_training_and_validation():
+    _, _, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=2, data={"name": "regression"}))
+    assert all(e[4] > 0 and e[5] > 0 for e in epochs)
+
+
+def test_step_wall_time_grows_and_ends_before_its_epoch_row():
+    _, steps, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=3))
+    wall = np.array([s[4] for s in steps])
+    assert wall[0] > 0 and np.all(np.diff(wall) > 0)
+    last_of_epoch = wall[4::5]  # 5 steps an epoch
+    assert np.all(last_of_epoch <= [e[6] for e in epochs])  # the epoch row adds its validation
+
+
+def test_a_chunk_spreads_its_time_evenly_over_its_batches(monkeypatch):
+    monkeypatch.setattr(train, "chunk_size", lambda model, batch, spe: 5)  # one chunk an epoch
+    _, steps, _ = collect(cfg_for(SCHEDULES["constant"], epochs=2))
+    gaps = np.diff([s[4] for s in steps[:5]])
+    np.testing.assert_allclose(gaps, gaps[0], rtol=1e-9)
+
+
+def test_each_epoch_visits_the_rows_in_epoch_order(monkeypatch):
+    # The order the graph loop reads at the last epoch is the shared NumPy definition's.
+    seen = {}
+    monkeypatch.setattr(train.Recorder, "attach", _keeping(train.Recorder.attach, seen))
+    cfg = cfg_for(SCHEDULES["constant"], epochs=3, training={"epochs": 3, "seed": 5})
+    collect(cfg)
+    np.testing.assert_array_equal(seen["model"].feed.order.numpy(), epoch_order(5, 2, 160))
+
+
+def _keeping(attach, seen):
+    def keep(model, *args):
+        seen["model"] = model
+        return attach(model, *args)
+    return keep
 
 
 @pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
@@ -126,15 +175,3 @@ def test_stop_flag_ends_the_run_as_stopped():
     outcome = train.run(cfg_for(SCHEDULES["constant"], epochs=50), sink, stop)
     assert outcome.status == "stopped" and 0 < len(steps) < 250 and outcome.steps == len(steps)
 
-
-def test_cli_train_writes_both_csvs(tmp_path):
-    path = tmp_path / "cfg.json"
-    path.write_text(json.dumps({"schedule": SCHEDULES["ExponentialDecay"], "training": {"epochs": 3},
-                                "data": {"n_samples": 200}}))
-    out, steps_out = tmp_path / "epochs.csv", tmp_path / "steps.csv"
-    assert cli.main(["train", str(path), "--out", str(out), "--steps-out", str(steps_out)]) == 0
-    epochs = list(csv.reader(out.open()))
-    steps = list(csv.reader(steps_out.open()))
-    assert epochs[0] == ["epoch", "learning_rate", "loss", "val_loss", "accuracy"] and len(epochs) == 4
-    assert steps[0] == ["step", "epoch", "learning_rate", "loss"] and len(steps) == 16
-    assert float(steps[1][2]) == pytest.approx(0.05)

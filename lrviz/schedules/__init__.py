@@ -103,6 +103,39 @@ def curve(cfg: dict, epochs: int, steps_per_epoch: int) -> tuple[np.ndarray, np.
     return t.step.astype(np.int64), t.epoch.astype(np.int64), curve_on(cfg, t)
 
 
+def check_on_run(cfg: dict, epochs: int, steps_per_epoch: int, where: str = "schedule") -> None:
+    """Refuse a schedule that gives a rate that is not finite and >= 0 somewhere in this run.
+
+    Only families that can (a typed formula, shrinking restarts) are evaluated; the message
+    quotes the run's own steps per epoch, as the page shows them."""
+    field = _blamed(cfg, where)
+    if field is None:
+        return
+    _, _, lr = curve(cfg, epochs, steps_per_epoch)
+    bad = ~np.isfinite(lr) | (lr < 0)
+    if bad.any():
+        at = int(np.argmax(bad))
+        value = _field_value(cfg, field.removeprefix(where + "."))
+        raise ConfigError(field, value, f"gives the rate {float(lr[at])!r} at step {at:,} (epoch {at // steps_per_epoch}, "
+                          f"with {steps_per_epoch:,} steps per epoch); a learning rate must be finite and >= 0")
+
+
+def _blamed(cfg: dict, where: str) -> str | None:
+    fam = FAMILIES[family_id(cfg)]
+    name = fam.bad_rates(params_of(cfg)) if fam.bad_rates else None
+    if name is None:
+        return None
+    inner = "config." if "class_name" in cfg else ""
+    return f"{where}.{inner}{name}"
+
+
+def _field_value(cfg: dict, dotted: str):
+    value = cfg
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
 def keras_learning_rate(cfg: dict, steps_per_epoch: int, total_steps: int) -> tuple:
     """(Adam's learning_rate argument, [callbacks]) that make Keras apply this schedule."""
     fam = FAMILIES[family_id(cfg)]
@@ -110,5 +143,5 @@ def keras_learning_rate(cfg: dict, steps_per_epoch: int, total_steps: int) -> tu
 
 
 __all__ = ["FAMILIES", "Family", "Timeline", "STEP", "EPOCH", "METRIC", "ConfigError",
-           "get_family", "family_id", "params_of", "make", "check_schedule", "curve", "curve_on",
+           "get_family", "family_id", "params_of", "make", "check_schedule", "check_on_run", "curve", "curve_on",
            "keras_learning_rate"]

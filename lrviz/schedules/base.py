@@ -44,6 +44,17 @@ class Timeline:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A step where the schedule means something to happen, for telling whether the run
+    reaches it. kind: "end" the end of its last phase (the rate holds after it), "phase" the end
+    of an earlier phase (a warmup), "change" a change of rate (a boundary, a drop)."""
+
+    what: str
+    step: float  # the first step after the phase, or the first step at the new rate
+    kind: str = "end"
+
+
+@dataclass(frozen=True)
 class Family:
     """One schedule family, declared once.
 
@@ -51,6 +62,9 @@ class Family:
     curve(params, timeline) -> learning rate at every step of the timeline.
     keras(params, timeline_info) -> (Adam's learning_rate, [callbacks]); imports Keras lazily.
     check(params, where): cross-field rules; raises ConfigError.
+    marks(params, steps_per_epoch) -> [Mark]: where its phases end and its rate changes.
+    bad_rates(params) -> the argument to blame when these params can give a rate that is not
+    finite and >= 0 at some step of a run (a formula, shrinking restarts), else None.
     """
 
     id: str
@@ -63,6 +77,8 @@ class Family:
     keras_class: bool = False
     check: Callable[[dict, str], None] | None = None
     note: str = ""
+    marks: Callable[[dict, int], list[Mark]] | None = None
+    bad_rates: Callable[[dict], str | None] | None = None
 
     @property
     def section(self) -> Section:
@@ -79,4 +95,4 @@ def rate(name: str = "initial_learning_rate", default: float = 0.001, help: str 
 
 
 def steps(name: str, default: int, help: str, low: int = 1) -> Param:
-    return Param(name, default, "int", help, low=low, high=10_000_000)
+    return Param(name, default, "int", help, low=low, high=10_000_000, in_steps=True)

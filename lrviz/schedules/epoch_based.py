@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import ConfigError, Param
-from .base import EPOCH, Family, rate
+from .base import EPOCH, Family, Mark, rate
 from .to_keras import epoch_scheduler
 
 
@@ -52,6 +52,14 @@ def _check_milestones(p, where):
         raise ConfigError(f"{where}.milestones", m, "allowed: strictly increasing epochs")
 
 
+def _step_marks(p, spe):
+    return [Mark("the first drop", p["epochs_drop"] * spe, "change")]
+
+
+def _milestone_marks(p, spe):
+    return [Mark(f"the drop at epoch {m}", m * spe, "change") for m in p["milestones"]]
+
+
 def per_epoch(f):
     """The preview curve and the LearningRateScheduler of one formula of the epoch."""
 
@@ -82,7 +90,7 @@ FAMILIES = (
                   low_open=True),
             Param("epochs_drop", 10, "int", "Epochs between drops.", low=1, high=100_000)),
            r"\eta_e = \eta_0 \cdot \text{drop}^{\lfloor e / E \rfloor}",
-           *per_epoch(_step_decay), driver=EPOCH),
+           *per_epoch(_step_decay), driver=EPOCH, marks=_step_marks),
     Family("multi_step", "Multi-step decay",
            (rate(default=0.1),
             Param("milestones", [10, 15], "ints", "Epochs at whose start the rate drops (strictly "
@@ -90,7 +98,7 @@ FAMILIES = (
             Param("gamma", 0.1, "float", "Multiplier applied at each milestone.", low=0.0, high=1.0,
                   low_open=True)),
            r"\eta_e = \eta_0 \cdot \gamma^{\#\{m_i \le e\}}",
-           *per_epoch(_multi_step), driver=EPOCH, check=_check_milestones),
+           *per_epoch(_multi_step), driver=EPOCH, check=_check_milestones, marks=_milestone_marks),
     Family("exponential_per_epoch", "Exponential per epoch",
            (rate(default=0.1),
             Param("gamma", 0.9, "float", "Multiplier applied every epoch.", low=0.0, high=1.0,

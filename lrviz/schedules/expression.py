@@ -137,20 +137,17 @@ def _curve(p, t):
 
 
 def _check(p, where):
+    """Syntax and evaluation; the values are checked on the real run (schedules.check_on_run),
+    where steps per epoch and the run's length are known."""
     field, text = f"{where}.expression", p["expression"]
     try:
         parse(text)
         with np.errstate(all="ignore"):
-            values = np.broadcast_to(np.asarray(_curve(p, PROBE), dtype=np.float64), PROBE.step.shape)
+            _curve(p, PROBE)
     except Refused as exc:
         raise ConfigError(field, text, f"{exc}; {ALLOWED}") from None
     except (ArithmeticError, TypeError, ValueError) as exc:
         raise ConfigError(field, text, f"cannot be evaluated ({exc.__class__.__name__}); {ALLOWED}") from None
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
-        at = int(np.argmax(bad))
-        raise ConfigError(field, text, f"gives {float(values[at])!r} at step {at} (epoch {at // 100} with "
-                          "100 steps per epoch); a learning rate must be finite and >= 0")
 
 
 FAMILIES = (
@@ -160,6 +157,7 @@ FAMILIES = (
                   "A formula of step, epoch, lr0, steps_per_epoch, total_steps, pi, e; functions: "
                   + ", ".join(FUNCTIONS) + "; 'a if cond else b' works step by step.", max_len=MAX_CHARS)),
            r"\eta_s = f(s, e, \eta_0)", _curve, formula_schedule("expression"), check=_check,
+           bad_rates=lambda p: "expression",
            note="Evaluated safely (no eval): numbers, the listed names and functions, arithmetic and "
                 "comparisons only."),
 )

@@ -6,7 +6,7 @@ import math
 from dataclasses import replace
 
 from ..params import ConfigError, Param
-from .base import STEP, Family, rate, steps
+from .base import STEP, Family, Mark, rate, steps
 from .to_keras import formula_schedule, keras_class, warmup_schedule
 
 
@@ -90,6 +90,27 @@ def _inverse_sqrt(p, t):
     timescale = p["timescale"] or w or 10_000
     after = 1.0 / xp.sqrt((xp.maximum(s, w) + timescale - w) / timescale)
     return p["initial_learning_rate"] * xp.where(s < w, s / max(w, 1), after)
+
+
+def _warmup(p, key="warmup_steps"):
+    return [Mark("the warmup", p[key], "phase")] if p[key] > 0 else []
+
+
+def _wsd_marks(p, spe):
+    w, stable, d = p["warmup_steps"], p["stable_steps"], p["decay_steps"]
+    return _warmup(p) + [Mark("the decay", w + stable + d, "end")]
+
+
+def _linear_warmup_marks(p, spe):
+    fam, inner = _inner(p)
+    later = fam.marks(inner, spe) if fam.marks else []
+    return _warmup(p) + [Mark(m.what, m.step + p["warmup_steps"], m.kind) for m in later]
+
+
+def _inner_bad_rates(p):
+    from . import _blamed
+
+    return _blamed(p["schedule"], "schedule")
 
 
 def _inner(p):
@@ -186,14 +207,14 @@ FAMILIES = (
             Param("alpha", 0.0, "float", "Floor as a fraction of the peak rate.", low=0.0, high=1.0),
             Param("decay_type", "linear", "choice", "Shape of the decay.", choices=("linear", "cosine"))),
            r"\eta_s = \eta_{peak}\,(\alpha + (1 - \alpha) f(s)),\ f: 0 \nearrow 1 \to 1 \searrow 0",
-           _wsd, formula_schedule("warmup_stable_decay")),
+           _wsd, formula_schedule("warmup_stable_decay"), marks=_wsd_marks),
     Family("inverse_sqrt", "Inverse square root",
            (rate(default=0.001, help="Peak rate, at the end of warmup."),
             steps("warmup_steps", 100, "Steps of linear warmup from 0.", low=0),
             Param("timescale", None, "int", "Steps for the rate to fall by √2 (null: warmup_steps, "
                   "or 10,000 without warmup).", low=1, high=10_000_000, optional=True)),
            r"\eta_s = \eta_0 \,/\, \sqrt{(s + \tau - W) / \tau}\ \text{ after } s / W \text{ warmup}",
-           _inverse_sqrt, formula_schedule("inverse_sqrt")),
+           _inverse_sqrt, formula_schedule("inverse_sqrt"), marks=lambda p, spe: _warmup(p)),
     Family("linear_warmup", "Linear warmup + any per-step schedule",
            (steps("warmup_steps", 100, "Steps of linear warmup.", low=0),
             Param("initial_learning_rate", 0.0, "float", "Rate at step 0, rising to the inner schedule's "
@@ -201,5 +222,5 @@ FAMILIES = (
             ScheduleParam("schedule", COSINE, "schedule", "The schedule that follows; it sees its own "
                           "step 0 at step warmup_steps.")),
            r"\eta_s = \eta_{start} + (f(0) - \eta_{start})\,s/W \text{ for } s < W,\ \text{else } f(s - W)",
-           _linear_warmup, _linear_warmup_keras),
+           _linear_warmup, _linear_warmup_keras, marks=_linear_warmup_marks, bad_rates=_inner_bad_rates),
 )

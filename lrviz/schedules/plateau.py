@@ -46,7 +46,7 @@ def replay(p: dict, metric_values) -> np.ndarray:
         out.append(lr)
         if current is None:  # Keras only warns when the metric is missing
             continue
-        if cooldown > 0:
+        if cooldown > 0:  # Keras counts down before testing: cooldown c skips c − 1 epochs
             cooldown -= 1
             wait = 0
         # keras.ops.less/greater compare the two Python floats as float32 tensors.
@@ -81,14 +81,14 @@ FAMILIES = (
                   choices=MONITORS),
             Param("factor", 0.1, "float", "new rate = rate · factor (Keras refuses factor >= 1).",
                   low=0.0, high=1.0, low_open=True, high_open=True),
-            Param("patience", 10, "int", "Epochs without improvement before a reduction.", low=0,
-                  high=10_000),
+            Param("patience", 10, "int", "Epochs without improvement before a reduction (Keras counts "
+                  "the epoch that fails to improve, so 0 acts as 1).", low=0, high=10_000),
             Param("mode", "auto", "choice", "min: lower is better; max: higher is better; auto: from "
                   "the metric (accuracy: max, loss and mae: min).", choices=("auto", "min", "max")),
             Param("min_delta", 1e-4, "float", "Smallest change that counts as an improvement.", low=0.0,
                   high=1e6),
-            Param("cooldown", 0, "int", "Epochs after a reduction before counting again.", low=0,
-                  high=10_000),
+            Param("cooldown", 0, "int", "After a reduction, Keras 3 stops counting epochs without "
+                  "improvement for cooldown − 1 epochs, so 1 is the same as 0.", low=0, high=10_000),
             Param("min_lr", 0.0, "float", "The rate never goes below this.", low=0.0, high=10.0)),
            r"\eta \leftarrow \max(\eta \cdot \text{factor},\ \eta_{min})"
            r"\ \text{after patience epochs without improvement}",

@@ -13,31 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, ROOT, wait_idle
+from conftest import ROOT, wait_idle
+from pages import choose, key, plot_y, set_number, shot
 
 pytestmark = pytest.mark.browser
 
 PLOT_Y = """sel => { const g = document.querySelector(sel + ' .js-plotly-plot');
   if (!g || !g._fullData || !g._fullData.length) return null;
   return Array.from(g._fullData[0].y || []); }"""
-
-
-def key(name: str) -> str:
-    return ".st-key-" + name.replace(".", "-")
-
-
-def plot_y(page, name: str):
-    return page.evaluate(PLOT_Y, key(name))
-
-
-def set_number(page, name: str, value) -> None:
-    box = page.locator(f"{key(name)} input")
-    if not box.is_visible():  # in a closed sidebar panel, which draws its widgets once opened
-        page.locator(f"{key('panel.' + name.split('.')[0])} summary").click()
-        box.wait_for()
-    box.fill(str(value))
-    box.press("Enter")
-    wait_idle(page)
 
 
 def tensorflow_loaded(pid: int) -> bool:
@@ -55,13 +38,6 @@ def child_pids(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             out.append(int(stat.parent.name))
     return out
-
-
-def shot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
-    return path
 
 
 def test_preview_train_download_without_tensorflow_in_the_server(server, app_page, tmp_path):
@@ -146,9 +122,7 @@ def test_screenshot_for_the_readme(server, app_page):
     for name in ("p.adam", "c.on"):
         page.locator(f"{key(name)} label").click()
         wait_idle(page)
-    page.locator(key("c.family")).click()
-    page.get_by_role("option", name="One-cycle").click()
-    wait_idle(page)
+    choose(page, "c.family", "One-cycle")
     page.locator("[data-testid='stSidebarContent']").evaluate("e => e.scrollTo(0, 0)")
     page.wait_for_timeout(800)
     names = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(d => d.name)")

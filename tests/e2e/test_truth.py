@@ -1,0 +1,121 @@
+"""What the page shows and sends is true, in a real browser: every download holds what its
+label says, flat curves are drawn at their value, numbers are never cut off, the preset box
+names what is loaded."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+
+from conftest import wait_idle
+from lrviz import config
+from pages import choose, download, key, open_tab, plot, selectbox, set_number, shot
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def figure_in_html(path) -> tuple[list, dict]:
+    """(data, layout) that a Plotly HTML export draws: the arguments of its Plotly.newPlot call."""
+    text = path.read_text(encoding="utf-8")
+    rest = text[text.index("Plotly.newPlot(") + len("Plotly.newPlot("):]
+    decoder, values = json.JSONDecoder(), []
+    for _ in range(3):  # the div's id, the data, the layout
+        rest = rest.lstrip().removeprefix(",").lstrip()
+        value, end = decoder.raw_decode(rest)
+        values.append(value)
+        rest = rest[end:]
+    return values[1], values[2]
+
+
+def rows(path) -> tuple[list[str], list[dict]]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+def test_every_download_holds_what_its_label_says(server, app_page, tmp_path):
+    page = app_page
+    page.goto(server["url"])
+    page.get_by_test_id("stPlotlyChart").first.wait_for()
+    wait_idle(page)
+    set_number(page, "data.n_samples", 200)  # 160 training rows, batch 32: 5 steps per epoch
+    set_number(page, "training.epochs", 3)
+    open_tab(page, "Train")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text(re.compile(r"Done in")).wait_for(timeout=120_000)
+    wait_idle(page)
+    open_tab(page, "Downloads")
+    page.locator(key("dl.runs_loss_html")).wait_for()
+    shot(page, "10-downloads")
+    run_id = int(re.search(r"dl-run(\d+)-steps", page.locator("[class*='st-key-dl-run']").first
+                           .get_attribute("class")).group(1))
+
+    cfg = json.loads(download(page, "dl.config", tmp_path).read_text())
+    assert config.validate(cfg) == cfg and cfg["training"]["epochs"] == 3
+    script = download(page, "dl.script", tmp_path).read_text()
+    compile(script, "lrviz_keras.py", "exec")
+    assert "keras.optimizers.Adam" in script
+
+    data, layout = figure_in_html(download(page, "dl.curve_html", tmp_path))
+    assert layout["title"]["text"] == "Learning rate per optimizer step"
+    assert data[0]["name"].startswith("Time-based decay")
+    header, body = rows(download(page, "dl.curve", tmp_path))
+    assert header[:3] == ["step", "epoch", "learning_rate"] and len(body) == 15
+    header, body = rows(download(page, "dl.curve_epochs", tmp_path))
+    assert header == ["epoch", "step", "learning_rate"] and len(body) == 3
+    assert download(page, "dl.curve_img.png", tmp_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = download(page, "dl.curve_img.svg", tmp_path).read_text()
+    assert svg.startswith("<svg") and "Learning rate per optimizer step" in svg
+
+    header, body = rows(download(page, f"dl.run{run_id}.steps", tmp_path))
+    assert header == ["step", "epoch", "learning_rate", "loss", "wall_time"] and len(body) == 15
+    header, body = rows(download(page, f"dl.run{run_id}.epochs", tmp_path))
+    assert header == ["epoch", "learning_rate", "loss", "val_loss", "accuracy", "val_accuracy", "wall_time"]
+    assert len(body) == 3 and all(r["val_accuracy"] for r in body)
+    assert json.loads(download(page, f"dl.run{run_id}.config", tmp_path).read_text()) == cfg
+    compile(download(page, f"dl.run{run_id}.script", tmp_path).read_text(), "run.py", "exec")
+
+    charts = {"lr": ("Learning rate the optimizer applied", ["learning_rate"]),
+              "loss": ("Loss", ["loss (raw)", "loss (smoothed 0.6)", "val_loss"]),
+              "metric": ("accuracy per epoch", ["accuracy", "val_accuracy"])}
+    for name, (title, traces) in charts.items():
+        data, layout = figure_in_html(download(page, f"dl.runs_{name}_html", tmp_path))
+        assert layout["title"]["text"] == title, name
+        assert [d["name"] for d in data] == traces, name
+    assert download(page, "dl.runs_img.png", tmp_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Loss" in download(page, "dl.runs_img.svg", tmp_path).read_text()
+
+
+@pytest.mark.parametrize("preset", ["Constant 1e-3 (Adam's default)", "ReduceLROnPlateau"])
+def test_a_flat_rate_is_drawn_at_its_value_and_no_number_is_cut_off(server, app_page, preset):
+    page = app_page
+    page.goto(server["url"])
+    page.get_by_test_id("stPlotlyChart").first.wait_for()
+    wait_idle(page)
+    choose(page, "preset", preset)
+    shown = plot(page, "preview.chart")
+    low, high = shown["range"]
+    assert low < shown["y"][0] < high and low > 0, shown["range"]  # not a line at 0 on −1…1
+    cut = page.evaluate("""() => Array.from(document.querySelectorAll("[data-testid='stMetricValue']"))
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
+    assert cut == []
+    shot(page, "11-flat-" + preset.split()[0].lower())
+
+
+def test_the_preset_box_names_the_preset_and_says_when_settings_changed(server, app_page):
+    page = app_page
+    page.goto(server["url"])
+    page.get_by_test_id("stPlotlyChart").first.wait_for()
+    wait_idle(page)
+    article = "Article: time-based decay (LearningRateScheduler)"
+    expect(selectbox(page, "preset")).to_have_value(article)
+    set_number(page, "training.epochs", 30)
+    expect(selectbox(page, "preset")).to_have_value("(your own settings)")
+    assert "training.epochs" in page.locator("[data-testid='stSidebar']").inner_text()
+    choose(page, "preset", article)
+    expect(selectbox(page, "preset")).to_have_value(article)
+    expect(page.locator(f"{key('training.epochs')} input")).to_have_value("20")
+    shot(page, "12-preset-restored")
