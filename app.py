@@ -29,7 +29,8 @@ OWN = "(your own settings)"  # the preset box when the settings are no preset's
 SANE_RATE = 1.0  # Adam on these models diverges far below this; above it the page warns
 TABS = (":material/show_chart: Preview", ":material/model_training: Train", ":material/table_rows: Runs",
         ":material/download: Downloads")
-KEPT = ("train.name", "live.pick", "runs.pick")  # widgets in tabs that are not always drawn
+KEPT = ("train.name", "live.pick", "runs.pick",  # widgets in tabs that are not always drawn,
+        "s.units", "c.units")  # and units, drawn only for families that count steps
 KEPT_PREFIXES = tuple(f"{panel.section}." for panel in panels.PANELS)  # and in closed panels
 UNSETTABLE = ("data.upload",)  # Streamlit refuses to set a file uploader's value
 # The workers' TensorFlow import slows the browser on a small machine: they start when the user

@@ -139,9 +139,10 @@ def units_widget(which: str, fam_id: str) -> None:
     ensure_state({f"{which}.units": "steps", f"{which}.units.was": "steps"})
     st.segmented_control(
         "count steps in", panels.UNITS, key=f"{which}.units", on_change=convert_units, args=(which,),
-        required=True, help="Keras counts decay_steps and warmup_steps in optimizer steps (batches). In epochs "
-                            "or % of the run they follow the run: change the epochs, the batch size or the "
-                            "data and the schedule still spans the same share of training.")
+        required=True, width="stretch", format_func=lambda unit: unit.replace(" the ", " "),
+        help="Keras counts decay_steps and warmup_steps in optimizer steps (batches). In epochs or % of the "
+             "run they follow the run: change the epochs, the batch size or the data and the schedule still "
+             "spans the same share of training.")
 
 
 def convert_units(which: str) -> None:

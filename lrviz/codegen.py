@@ -1,7 +1,7 @@
 """keras_script(config): a standalone Python script that reproduces a run with plain Keras.
 
 The script imports only keras, numpy and scikit-learn (plus the standard library). It trains
-the run lrviz trains: the same data, initial weights, batch order (epoch_order, defined here
+the run lrviz trains: the same data, initial weights, batch order (data.epoch_order, written
 once for both), loss, metric and compile settings. Its schedule is written out as ordinary
 Keras code: Keras's own classes from their config, epoch formulas as `def` functions for
 LearningRateScheduler, and the other per-step formulas as small LearningRateSchedule
@@ -13,8 +13,7 @@ from __future__ import annotations
 import inspect
 import pprint
 
-import numpy as np
-
+from .data import epoch_order
 from .schedules import FAMILIES, family_id, params_of
 
 # --- per-step formulas, written out -----------------------------------------------------
@@ -218,16 +217,6 @@ def supported(sched: dict) -> bool:
         return True
     except Unsupported:
         return False
-
-
-def epoch_order(seed, epoch, rows):
-    """The order in which epoch `epoch` (from 0) visits the training rows.
-
-    The one definition of the batch order: lrviz's training sets it into its graph loop at each
-    epoch's start, and the generated script carries this function verbatim, so both feed the
-    same batches. Plain NumPy keyed by (seed, epoch): no TensorFlow, no hidden state.
-    """
-    return np.random.default_rng([seed, epoch]).permutation(rows)
 
 
 def keras_script(config: dict) -> str:

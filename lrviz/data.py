@@ -59,6 +59,16 @@ def load(data_cfg: dict) -> Data:
     return Data(_f32(X[:cut]), _f32(y[:cut]), _f32(X[cut:]), _f32(y[cut:]), task, k, tuple(names))
 
 
+def epoch_order(seed, epoch, rows):
+    """The order in which epoch `epoch` (from 0) visits the training rows.
+
+    The one definition of the batch order: lrviz's training sets it into its graph loop at each
+    epoch's start, and the generated script (codegen) carries this function verbatim, so both feed the
+    same batches. Plain NumPy keyed by (seed, epoch): no TensorFlow, no hidden state.
+    """
+    return np.random.default_rng([seed, epoch]).permutation(rows)
+
+
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 

@@ -309,6 +309,7 @@ class Engine:
 
 def _worker_main(conn, stop, home: str, parent: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["LRVIZ_HOME"] = home  # where a config's bare CSV name is found (lrviz.uploads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server; it ends us in order
     os.nice(19)  # training (and the TensorFlow import) yields the cores to the page
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()

@@ -47,21 +47,24 @@ class Curve:
     dash: str = "solid"
 
 
-def _figure(traces: list[dict], layout: dict) -> go.Figure:
+def _figure(traces: list[dict], layout: dict, flat: float = 1e-3) -> go.Figure:
     """A Figure from plain trace and layout dicts, without Plotly's per-property validation.
 
     Validation (and above all assigning a template by name) costs ~20 ms a figure; the live
     view redraws three figures a second per session on the server's one GIL. The dicts below
     are fixed, known-good shapes, and the template is Plotly's own object, so nothing is lost.
     """
-    _frame_flat(layout, traces)
+    _frame_flat(layout, traces, flat)
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
-FLAT = 1e-3  # a trace whose values vary by less than this share of their size reads as flat
+# Traces whose values vary by less than this share of their size are drawn around their value.
+# A rate that moves by 0.5 % is flat for what it does to training; Plotly would stretch it over
+# the whole axis, a cliff. Losses keep their detail down to 0.1 %.
+FLAT_RATE = 0.05
 
 
-def _frame_flat(layout: dict, traces: list[dict]) -> None:
+def _frame_flat(layout: dict, traces: list[dict], flat: float) -> None:
     """Plotly frames a constant trace as its value ± 1: a rate of 1e-3 is drawn on a −1…1
     axis and looks like 0. A flat or nearly flat set of traces gets an axis around its value."""
     ys = [np.asarray(t["y"], dtype=np.float64) for t in traces if t.get("y") is not None and len(t["y"])]
@@ -71,7 +74,7 @@ def _frame_flat(layout: dict, traces: list[dict]) -> None:
         return
     low, high = float(values.min()), float(values.max())
     size = max(abs(low), abs(high))
-    if size == 0 or high - low > FLAT * size:
+    if size == 0 or high - low > flat * size:
         return
     axis = layout.setdefault("yaxis", {})
     if axis.get("type") == "log" and low > 0:
@@ -128,8 +131,15 @@ def _line(x, y, name, color, dash="solid", hover="%{y:.4g}", shape="linear", ext
                line=dict(color=color, dash=dash, width=style.pop("width", 2), shape=shape),
                hovertemplate=hover + "<extra>" + _escape(name) + "</extra>", **style)
     if extra is not None:
-        out["customdata"] = np.column_stack([np.asarray(c, dtype=np.float64)[index] for c in extra])
+        out["customdata"] = _compact_2d(np.column_stack([np.asarray(c, dtype=np.float64)[index] for c in extra]))
     return out
+
+
+def _compact_2d(a: np.ndarray) -> np.ndarray:
+    """Whole numbers (steps, epochs) as int32: half the bytes of the hover data on the wire."""
+    if a.size and np.all(np.isfinite(a)) and np.all(a == np.floor(a)) and np.abs(a).max() < 2**31:
+        return a.astype(np.int32)
+    return a
 
 
 def keep_index(x, y, n: int = MAX_POINTS) -> np.ndarray:
@@ -172,7 +182,7 @@ def preview_figure(curves: list[Curve], steps_per_epoch: int, log_y: bool = Fals
     total = total_steps or max((len(c.step) for c in curves), default=0)
     layout = _epoch_lines(_layout(title, "learning rate", log_y), total, steps_per_epoch)
     _marks(layout, list(marks))
-    return _figure(traces, layout)
+    return _figure(traces, layout, FLAT_RATE)
 
 
 def smooth(values, weight: float) -> np.ndarray:
@@ -333,7 +343,7 @@ def lr_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step",
     layout = _layout(title, "learning rate", log_y, xtitle=X_AXES[x])
     if len(traces) == 1 and x == "step":
         _epoch_lines(layout, traces[0].last_step + 1, traces[0].steps_per_epoch)
-    return _figure(lines, layout)
+    return _figure(lines, layout, FLAT_RATE)
 
 
 def loss_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step", smoothing: float = 0.0,
@@ -347,9 +357,8 @@ def loss_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step", sm
         group = _group(t)
         if "loss" in t.steps and len(t.steps["loss"]):
             sx, extra = _step_x(t, x), _step_extra(t)
-            if smoothing > 0:
-                lines.append(_line(sx, t.steps["loss"], "loss (raw)", color, extra=extra, hover=STEP_HOVER,
-                                   width=1, opacity=0.25, **group))
+            if smoothing > 0:  # its hover shows the raw value; the smoothed line's, step and epoch
+                lines.append(_line(sx, t.steps["loss"], "loss (raw)", color, width=1, opacity=0.25, **group))
             name = f"loss (smoothed {smoothing:g})" if smoothing > 0 else "loss"
             lines.append(_line(sx, smooth(t.steps["loss"], smoothing), name, color, extra=extra,
                                hover=STEP_HOVER, **group))

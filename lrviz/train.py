@@ -6,7 +6,7 @@ chunk of batches run in a graph loop over data that stays in memory, each batch 
 rate and loss into a buffer that a callback reads once per chunk. The chunk is the whole
 epoch for small models, shorter when batches are slow, so Stop lands within a second.
 
-The batches are those of a plain `fit` over codegen.epoch_order's order, batch after batch,
+The batches are those of a plain `fit` over data.epoch_order's order, batch after batch,
 the last one of an epoch smaller: the generated script trains the very same run.
 """
 from __future__ import annotations
@@ -55,7 +55,6 @@ except RuntimeError:
 
 from . import data as datamod  # noqa: E402
 from . import model as modelmod  # noqa: E402
-from .codegen import epoch_order  # noqa: E402
 from .store import EPOCH_COLUMNS  # noqa: E402
 
 CHUNK_SECONDS = 0.2     # a chunk this long keeps Stop and live points within a second
@@ -156,7 +155,7 @@ class _EpochOrder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         f = self.model.feed
-        f.order.assign(epoch_order(f.seed, epoch, f.rows).astype(np.int32))
+        f.order.assign(datamod.epoch_order(f.seed, epoch, f.rows).astype(np.int32))
 
 
 class _Watch(keras.callbacks.Callback):

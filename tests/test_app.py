@@ -449,7 +449,12 @@ def test_a_tiny_run_trains_and_can_be_compared_renamed_and_deleted(downloads):
     assert row["name"] == "tiny <run>" and row["status"] == "done"
     assert row["schedule"] == "time_based_decay" and row["epochs"] == 2 and row["batch size"] == 32
     assert row["peak lr"] == 0.1 and np.isfinite(row["final loss"]) and 0 <= row["final accuracy"] <= 1
+    assert 0 <= row["final val_accuracy"] <= 1 and np.isfinite(row["best val_loss"])
     run_id = int(row["id"])
+
+    # A reload (a new session on the same link) keeps this visitor's runs in the Train tab.
+    again = open_tab(ok(app({k: v[-1] for k, v in at.query_params.items()})), "Train")
+    assert again.selectbox(key="live.pick").options == [f"tiny <run> (#{run_id})"]
 
     # Downloads follow the watched run; exact per-step rows.
     open_tab(at, "Downloads")
@@ -471,6 +476,18 @@ def test_a_tiny_run_trains_and_can_be_compared_renamed_and_deleted(downloads):
     at.button(key="runs.delete").click().run()
     ok(at)
     assert not at.dataframe or run_id not in at.dataframe[0].value["id"].tolist()
+
+
+def test_a_run_trains_on_an_uploaded_csv_named_by_its_file(home):
+    at = ok(app())
+    at.selectbox(key="data.name").set_value("csv").run()
+    csv_bytes = (Path(APP).parent / "assets" / "example.csv").read_bytes()
+    at.file_uploader(key="data.upload").set_value(("example.csv", csv_bytes, "text/csv")).run()
+    at.number_input(key="training.epochs").set_value(2).run()
+    open_tab(at, "Train")
+    at.button(key="train.start").click().run()
+    poll(at, "Done in")
+    assert len(ys(spec(at, "live.loss"))) == 16  # 240 training rows, batch 32: 8 steps per epoch
 
 
 def test_stop_ends_a_long_run_as_stopped():

@@ -4,7 +4,6 @@ rates as the preview (tests/test_script_reproduces.py: it reproduces the whole r
 import ast
 import csv
 import io
-import json
 import os
 import subprocess
 import sys

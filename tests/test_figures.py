@@ -202,6 +202,19 @@ def test_a_nearly_constant_rate_is_drawn_around_its_value_on_a_log_axis_too():
     assert low < np.log10(lr.min()) and np.log10(lr.max()) < high and high - low < 1
 
 
+def test_a_rate_that_moves_by_half_a_percent_is_not_drawn_as_a_cliff():
+    lr = np.where(np.arange(100) < 50, 0.07, 0.06965)
+    low, high = figures.preview_figure([figures.Curve("c", np.arange(100), lr)], 10).layout.yaxis.range
+    assert high - low > 10 * (0.07 - 0.06965)
+
+
+def test_a_loss_keeps_its_detail_down_to_a_tenth_of_a_percent():
+    t = _synthetic_trace(300)
+    t.steps["loss"] = 0.3 + 0.002 * np.sin(t.steps["step"])
+    t.epochs["val_loss"] = np.full(3, 0.3)
+    assert figures.loss_figure([t]).layout.yaxis.range is None
+
+
 def test_a_changing_rate_keeps_plotlys_own_range():
     fig = figures.preview_figure([figures.Curve("c", np.arange(100), np.linspace(1e-3, 1e-4, 100))], 10)
     assert fig.layout.yaxis.range is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lrviz import config, train
-from lrviz.codegen import epoch_order
+from lrviz.data import epoch_order
 from lrviz.schedules import curve, make
 from lrviz.store import EPOCH_COLUMNS, STEP_COLUMNS
 

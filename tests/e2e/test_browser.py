@@ -116,7 +116,7 @@ def test_screenshot_for_the_readme(server, app_page):
     from lrviz import presets, urlstate
 
     cfg = presets.available()["Cosine decay with linear warmup"].config()
-    page.goto(server["url"] + "/?cfg=" + urlstate.encode(cfg)["cfg"])
+    page.goto(server["url"] + "/?cfg=" + urlstate.encode(cfg)["cfg"] + "&units=percent")
     page.get_by_test_id("stPlotlyChart").first.wait_for()
     wait_idle(page)
     for name in ("p.adam", "c.on"):

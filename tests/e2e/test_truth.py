@@ -89,7 +89,8 @@ def test_every_download_holds_what_its_label_says(server, app_page, tmp_path):
     assert "Loss" in download(page, "dl.runs_img.svg", tmp_path).read_text()
 
 
-@pytest.mark.parametrize("preset", ["Constant 1e-3 (Adam's default)", "ReduceLROnPlateau"])
+@pytest.mark.parametrize("preset", ["Constant 1e-3 (Adam's default)", "ReduceLROnPlateau",
+                                    "Article: Adam(lr=0.001, decay=1e-6)"])
 def test_a_flat_rate_is_drawn_at_its_value_and_no_number_is_cut_off(server, app_page, preset):
     page = app_page
     page.goto(server["url"])
@@ -102,7 +103,7 @@ def test_a_flat_rate_is_drawn_at_its_value_and_no_number_is_cut_off(server, app_
     cut = page.evaluate("""() => Array.from(document.querySelectorAll("[data-testid='stMetricValue']"))
         .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
     assert cut == []
-    shot(page, "11-flat-" + preset.split()[0].lower())
+    shot(page, "11-flat-" + re.sub(r"\W+", "-", preset.lower())[:20])
 
 
 def test_the_preset_box_names_the_preset_and_says_when_settings_changed(server, app_page):
@@ -119,3 +120,39 @@ def test_the_preset_box_names_the_preset_and_says_when_settings_changed(server, 
     expect(selectbox(page, "preset")).to_have_value(article)
     expect(page.locator(f"{key('training.epochs')} input")).to_have_value("20")
     shot(page, "12-preset-restored")
+
+
+def test_a_reload_keeps_view_settings_and_this_visitors_runs_and_a_rename_shows(server, app_page):
+    page = app_page
+    page.goto(server["url"])
+    page.get_by_test_id("stPlotlyChart").first.wait_for()
+    wait_idle(page)
+    set_number(page, "data.n_samples", 100)
+    set_number(page, "training.epochs", 2)
+    page.locator(f"{key('p.log_y')} label").click()
+    wait_idle(page)
+    choose(page, "p.x", "epochs completed")
+    open_tab(page, "Train")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text(re.compile(r"Done in")).wait_for(timeout=120_000)
+    wait_idle(page)
+    assert "p.log_y=true" in page.url and "p.x=epoch" in page.url and "runs=" in page.url
+
+    page.reload()
+    page.get_by_test_id("stPlotlyChart").first.wait_for()
+    wait_idle(page)
+    open_tab(page, "Train")
+    page.get_by_text(re.compile(r"Done in")).wait_for()
+    loss = plot(page, "live.loss")
+    assert loss["type"] == "log" and max(loss["x"]) == 2  # epochs completed, on a log axis
+
+    open_tab(page, "Runs")
+    page.get_by_text("Rename or delete").click()
+    wait_idle(page)
+    page.locator(f"{key('runs.new_name')} input").fill("renamed run")
+    page.locator(f"{key('runs.new_name')} input").press("Enter")
+    wait_idle(page)
+    page.locator(f"{key('runs.rename')} button:visible").first.click()
+    wait_idle(page)
+    expect(selectbox(page, "runs.target")).to_have_value(re.compile(r"^renamed run \(#\d+\)$"))
+    shot(page, "13-renamed")
