@@ -14,7 +14,7 @@ import ui
 from lrviz import config as cfgmod
 from lrviz import exports, figures, panels, presets, uploads, urlstate
 from lrviz.params import ConfigError
-from lrviz.schedules import FAMILIES, coverage, family_id
+from lrviz.schedules import FAMILIES, check_on_run, check_schedule, coverage, family_id
 from lrviz.store import default_home
 
 HOME = default_home()
@@ -129,9 +129,10 @@ def apply_preset() -> None:
     if preset:
         try:
             state = preset.state(st.session_state.get("config.last"))
-        except ConfigError as exc:  # the data it would span cannot be read
-            st.session_state["upload_error"] = exc
+        except ConfigError as exc:  # over your data it cannot run (too many steps, an unreadable CSV)
+            st.session_state["preset_error"] = exc
             return
+        st.session_state.pop("preset_error", None)
         keep = ("data.", "model.")  # a preset sets the schedule, Adam and epochs, not your data
         ui.load_state({k: v for k, v in state.items() if not k.startswith(keep)})
         st.session_state["preset.loaded"] = preset.name
@@ -147,6 +148,7 @@ def apply_upload() -> None:
         st.session_state["upload_error"] = exc
         return
     st.session_state.pop("upload_error", None)
+    st.session_state.pop("preset.loaded", None)  # the box names a preset only if this config is one
     cfg, problem = trusted(cfg)
     if problem:
         st.session_state["notice"] = f"From the uploaded config: {problem}."
@@ -187,12 +189,17 @@ def preset_box(cfg) -> None:
     st.selectbox("Preset", [*presets.available(), OWN], key="preset", on_change=apply_preset,
                  help="Load a ready-made schedule, Adam settings and epochs. The article's two recipes "
                       "come first; your data, model and batch size stay as they are.")
+    if "preset_error" in st.session_state:
+        ui.show_error(st.session_state["preset_error"], "Preset not applied")
     if match:
         st.caption(match.about)
     elif loaded:
-        changed = loaded.changes(cfg) if cfg else []
+        try:
+            changed = loaded.changes(cfg) if cfg else []
+        except ConfigError:  # the preset itself cannot run over these data
+            changed = []
         what = ", ".join(f"`{f}`" for f in changed[:5]) + (", …" if len(changed) > 5 else "") if changed else \
-            "settings that do not validate"
+            "settings it cannot run with"
         st.caption(f"Changed since you loaded *{ui.md(loaded.name)}*: {what}. Choose it again to restore it.")
 
 
@@ -200,13 +207,13 @@ def chart_options() -> None:
     """How charts are drawn (not part of the experiment): kept in the URL by Streamlit itself."""
     st.toggle("log-scale y axis", key="p.log_y", bind="query-params",
               help="Decays over orders of magnitude read better on a log axis.")
-    st.slider("loss smoothing", 0.0, 0.99, 0.6, 0.01, key="p.smooth", bind="query-params",
+    st.slider("loss smoothing", 0.0, 0.99, VIEW["p.smooth"], 0.01, key="p.smooth", bind="query-params",
               help="TensorBoard's smoothing: an exponential moving average of the per-step loss, debiased "
                    "at the start; the raw loss stays faint beneath. 0: no smoothing.")
     st.selectbox("x axis of the run charts", list(figures.X_AXES), key="p.x", bind="query-params",
                  format_func=figures.X_AXES.get, help="Compare runs by optimizer step, epochs, share of "
                  "their training, or wall time.")
-    st.toggle("show Adam's step size α_t", key="p.adam",
+    st.toggle("show Adam's step size α_t", key="p.adam", bind="query-params",
               help="Adam's bias correction: α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ) with t = step + 1 — the step "
                    "Adam really takes differs from lr early in training.")
     if st.toggle("compare with a second schedule", key=panels.COMPARE_ON,
@@ -314,18 +321,38 @@ def sync_url(cfg: dict) -> None:
             st.query_params[name] = wanted[name]
 
 
-def view(name: str, default):
-    return st.session_state.get(name, default)
+VIEW = {"p.log_y": False, "p.adam": False, "p.smooth": 0.6, "p.x": "step"}  # chart options, their defaults
+
+
+def view(name: str):
+    """A chart option. Its widget, bound to the URL, is drawn in the sidebar after the main area:
+    on a link's first run the main area reads the link's value here, as the widget will."""
+    if name in st.session_state:
+        return st.session_state[name]
+    default, text = VIEW[name], st.query_params.get(name)
+    if text is None:
+        return default
+    if isinstance(default, bool):
+        return {"true": True, "false": False}.get(text, default)
+    if isinstance(default, float):
+        try:
+            return min(max(float(text), 0.0), 0.99) if float(text) == float(text) else default
+        except ValueError:
+            return default
+    return text if text in figures.X_AXES else default
 
 
 # ---- tabs ----------------------------------------------------------------------------------
 def preview_data(cfg, spe, show_errors: bool = True, marks=()):
     """(figure, exact columns) of the preview, with the comparison schedule if it is valid."""
-    options = panels.read_preview(st.session_state.get, spe, spe * cfg["training"]["epochs"])
+    epochs = cfg["training"]["epochs"]
+    options = panels.read_preview(lambda k, d=None: view(k) if k in VIEW else st.session_state.get(k, d),
+                                  spe, spe * epochs)
     compare = None
     if options.compare is not None:
         try:
-            compare = cfgmod.validate({**cfg, "schedule": options.compare})["schedule"]
+            compare = check_schedule(options.compare, "comparison schedule")
+            check_on_run(compare, epochs, spe, "comparison schedule")  # over this run, whatever the data
         except ConfigError as exc:
             if show_errors:
                 ui.show_error(exc, "Comparison schedule refused")
@@ -370,7 +397,7 @@ def preview_tab(cfg, spe) -> None:
 
 def run_figures(traces) -> tuple:
     """The three run charts drawn as the Charts panel says."""
-    log_y, x, smoothing = view("p.log_y", False), view("p.x", "step"), view("p.smooth", 0.6)
+    log_y, x, smoothing = view("p.log_y"), view("p.x"), view("p.smooth")
     return (figures.lr_figure(traces, log_y, x), figures.loss_figure(traces, log_y, x, smoothing),
             figures.metric_figure(traces, x if x != "step" else "epoch"))
 
@@ -380,7 +407,7 @@ def live_figures(store, run_id) -> tuple:
     changed) since the last refresh; otherwise the session's cached figures are sent again."""
     trace = ui.trace_for(store, run_id)
     key = (run_id, trace.last_step, trace.last_epoch, trace.metric, trace.label,
-           view("p.log_y", False), view("p.x", "step"), view("p.smooth", 0.6))
+           view("p.log_y"), view("p.x"), view("p.smooth"))
     cached = st.session_state.get("live.figures")
     if cached is None or cached[0] != key:
         cached = st.session_state["live.figures"] = (key, run_figures([trace]))
@@ -575,6 +602,7 @@ def run_downloads(run_id, t, run_cfg) -> None:
     download(c[1], f"{name}: per epoch (CSV)", table("epochs"), f"run-{run_id}-epochs.csv", "text/csv",
              f"dl.run{run_id}.epochs", f"epoch, learning_rate, loss, val_loss, {metric}, val_{metric}, wall_time.")
     if run_cfg:
+        run_cfg = uploads.portable(run_cfg, HOME)  # a run stored before uploads were named by file
         download(c[2], f"{name}: config (JSON)", exports.config_json(run_cfg), f"run-{run_id}-config.json",
                  "application/json", f"dl.run{run_id}.config",
                  "The run's exact settings: load them back or train again from the CLI.")
@@ -612,6 +640,6 @@ if downloads.open:
         ui.guarded("Downloads failed",
                    lambda: downloads_tab(config if ready else None, steps_per_epoch, download_runs(store)))
 with st.sidebar:  # after the main area: its widgets' values are in session state already, and
-    sidebar(config if ready else None)  # the preview reaches the browser first
+    sidebar(config)  # the preview reaches the browser first
 if not train.open:  # made on every visit, quietly (the Train tab says why it cannot): its workers
     get_engine_or_none(quiet=True)  # then start WARM_AFTER seconds later, or when Train is opened

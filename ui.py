@@ -50,7 +50,8 @@ def param_widget(p: Param, key: str, where: str) -> None:
     unit = st.session_state.get(key.split(".", 1)[0] + ".units", "steps")
     if p.in_steps and unit != "steps":
         shown = "comma-separated, " + unit if p.kind == "ints" else unit
-        help_text += f"  \nShown in {unit}: the config holds the step counts they make for this run."
+        help_text += (f"  \nHere in {unit}, not steps: lrviz turns the value into the optimizer steps Keras "
+                      "counts, for this run's epochs and steps per epoch, and the config holds those.")
         if p.kind == "ints":
             st.text_input(f"{p.name} ({shown})", key=key, help=help_text)
         else:
@@ -214,7 +215,7 @@ def trace_for(store, run_id, with_steps: bool = True) -> figures.RunTrace:
             except (ConfigError, TypeError):
                 spe = 1
         trace = traces[run_id] = figures.RunTrace(str(info.get("name") or run_id), spe, info.get("metric"),
-                                                  total_steps=info.get("total_steps"))
+                                                  total_steps=info.get("total_steps"), run_id=run_id)
     if trace.metric is None:  # known once a worker has loaded the data
         trace.metric = (store.run(run_id) or {}).get("metric")
     if with_steps:

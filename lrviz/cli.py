@@ -49,12 +49,14 @@ def _output(path: str | None):
 
 def curve(cfg: dict, args) -> int:
     from .exports import curve_columns, write_csv
+    from .schedules import check_on_run
     from .schedules import curve as schedule_curve
 
     epochs = _positive(args.epochs, "--epochs") or cfg["training"]["epochs"]
     spe = _positive(args.steps_per_epoch, "--steps-per-epoch") or cfgmod.steps_per_epoch(cfg)
     if epochs * spe > 10_000_000:
         raise ConfigError("--epochs × --steps-per-epoch", epochs * spe, "allowed: at most 10,000,000 steps")
+    check_on_run(cfg["schedule"], epochs, spe)  # the run written here, which the options may change
     with _output(args.out) as out:
         write_csv(curve_columns(*schedule_curve(cfg["schedule"], epochs, spe)), out)
     return 0

@@ -219,6 +219,7 @@ class RunTrace:
     steps: dict[str, np.ndarray] = field(default_factory=_empty)
     epochs: dict[str, np.ndarray] = field(default_factory=_empty)
     total_steps: int | None = None  # planned; None when unknown
+    run_id: int | None = None
 
     STEP_COLUMNS = STEP_COLUMNS
     EPOCH_COLUMNS = EPOCH_COLUMNS
@@ -316,8 +317,9 @@ def _epoch_extra(t: RunTrace) -> list:
 
 def _group(t: RunTrace) -> dict:
     """Each run is one legend group titled with its name: the title hides or shows the whole
-    run, an item one line."""
-    return dict(legendgroup=_escape(t.label), legendgrouptitle=dict(text=_escape(t.label)))
+    run, an item one line. Grouped by id: two runs may share a name."""
+    return dict(legendgroup=str(t.run_id if t.run_id is not None else _escape(t.label)),
+                legendgrouptitle=dict(text=_escape(t.label)))
 
 
 def _darker(color: str, by: float = 0.45) -> str:

@@ -37,7 +37,11 @@ class Span:
     def to_steps(self, value):
         if self.unit == "steps" or not isinstance(value, (int, float)) or isinstance(value, bool):
             return value
-        return int(round(value * self._scale()))
+        steps = value * self._scale()
+        if not math.isfinite(steps):
+            return value  # validation refuses it, naming the field
+        # A count the user made positive stays positive: 0.3 epochs of 2 steps is one step, not none.
+        return max(int(round(steps)), 1 if value > 0 else 0)
 
     def from_steps(self, steps):
         """The shortest number in this unit that gives back the same step count."""
@@ -142,8 +146,8 @@ def to_widget(p: Param, value):
     """A config value as its widget holds it."""
     if value is None:
         return None
-    if p.kind in ("floats", "ints"):
-        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    if p.kind in ("floats", "ints"):  # 15 digits: a float reads back as the same number
+        return ", ".join(f"{v:.15g}" if isinstance(v, float) else str(v) for v in value)
     if p.kind == "float":
         return float(value)
     return value
@@ -155,7 +159,9 @@ def from_widget(p: Param, value, where: str):
         try:
             items = [float(v) for v in value.replace(";", ",").split(",") if v.strip()]
         except ValueError:
-            raise ConfigError(where, value, "allowed: numbers separated by commas") from None
+            items = [math.nan]
+        if not all(math.isfinite(v) for v in items):
+            raise ConfigError(where, value, "allowed: finite numbers separated by commas") from None
         return [int(v) if p.kind == "ints" and v == int(v) else v for v in items]
     return value
 
@@ -219,7 +225,10 @@ def convert_units(which: str, get, old: Span, new: Span) -> dict:
     """The step counts of a schedule selector re-expressed from one unit in another."""
     out = {}
     for key, p in step_params(which, get).items():
-        value = from_widget(p, get(key), key)
+        try:
+            value = from_widget(p, get(key), key)
+        except ConfigError:
+            continue  # text that does not parse stays as typed; the page names its field
         if isinstance(value, list):
             out[key] = to_widget(p, [new.from_steps(old.to_steps(v)) for v in value])
         else:

@@ -8,7 +8,9 @@ a worker, the CLI) turns a bare name back into a path with locate().
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
 from pathlib import Path
 
 from .store import default_home
@@ -32,8 +34,12 @@ def save(original: str, data: bytes, home: str | Path | None = None) -> str:
     name = file_name(original, data)
     path = folder(home) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_bytes(data)
+    if not path.exists() or path.stat().st_size != len(data):
+        # Written aside, then renamed: a crash or a second upload never leaves half a file
+        # under a name that promises this content.
+        part = path.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}.part")
+        part.write_bytes(data)
+        os.replace(part, path)
     return name
 
 
@@ -65,3 +71,13 @@ def trusted(path: str | None, home: str | Path | None = None) -> str | None:
     if not is_bare(path) and Path(path).resolve().parent != uploads:
         return None
     return name if (uploads / name).is_file() else None
+
+
+def portable(cfg: dict, home: str | Path | None = None) -> dict:
+    """A config whose data.path is an upload's absolute path (runs stored before uploads were
+    named by file) with that path replaced by the upload's name; any other config as it is."""
+    path = cfg.get("data", {}).get("path")
+    if not path or is_bare(path):
+        return cfg
+    name = trusted(path, home)
+    return {**cfg, "data": {**cfg["data"], "path": name}} if name else cfg

@@ -272,6 +272,44 @@ def test_nested_and_comparison_schedules_are_labelled_as_what_they_are():
     assert at.selectbox(key="c.family").label == "comparison schedule family"
 
 
+def test_a_links_chart_options_are_drawn_on_its_very_first_run():
+    at = ok(AppTest.from_file(APP, default_timeout=30))
+    at.query_params["p.log_y"] = "true"
+    at.run()
+    assert spec(at)["layout"]["yaxis"]["type"] == "log"
+
+
+def test_a_comparison_formula_that_goes_bad_in_the_run_is_refused_naming_it():
+    at = ok(app())
+    at.toggle(key="c.on").set_value(True).run()
+    at.selectbox(key="c.family").set_value("expression").run()
+    at.text_area(key="c.expression.expression").set_value("lr0 - step * 1e-4").run()
+    ok(at)
+    text = errors(at)
+    assert "Comparison schedule refused" in text and "comparison schedule.expression" in text and "step 101" in text
+
+
+def test_a_preset_that_cannot_run_over_your_data_says_so_and_changes_nothing():
+    at = ok(app())
+    at.number_input(key="data.n_samples").set_value(200_000)
+    at.number_input(key="training.batch_size").set_value(1)
+    at.number_input(key="training.epochs").set_value(1).run()
+    at.selectbox(key="preset").set_value("One-cycle").run()
+    ok(at)
+    assert "Preset not applied" in errors(at) and "training.epochs" in errors(at)
+    assert at.selectbox(key="s.family").value == "time_based_decay"
+
+
+def test_a_list_that_is_not_finite_numbers_is_refused_not_a_traceback():
+    at = ok(app())
+    at.selectbox(key="s.family").set_value("PiecewiseConstantDecay").run()
+    at.text_input(key="s.PiecewiseConstantDecay.boundaries").set_value("100, inf").run()
+    ok(at)
+    assert "boundaries" in errors(at) and "finite numbers" in errors(at)
+    at.segmented_control(key="s.units").set_value("epochs").run()  # converting skips what does not parse
+    ok(at)
+
+
 def test_legacy_decay_shows_what_keras_3_does():
     at = ok(app())
     at.selectbox(key="preset").set_value("Article: Adam(lr=0.001, decay=1e-6)").run()

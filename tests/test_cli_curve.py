@@ -119,6 +119,13 @@ def test_directory_as_config_exits_2_with_one_line(tmp_path, capsys):
     assert code == 2 and "cannot be read" in one_error_line(err)
 
 
+def test_a_formula_that_goes_bad_in_the_longer_run_asked_for_exits_2_naming_the_step(tmp_path, capsys):
+    formula = {"kind": "expression", "expression": "lr0 * (1 - step / 2000)"}  # fine for 1,000 steps
+    code, out, err = run_curve(capsys, write(tmp_path, {"schedule": formula}), "--epochs", "50")
+    assert code == 2 and out == ""
+    assert "schedule.expression" in one_error_line(err) and "at step 2,001" in err
+
+
 def test_zero_epochs_option_exits_2_with_one_line(config_file, capsys):
     code, _, err = run_curve(capsys, config_file, "--epochs", "0")
     assert code == 2 and "--epochs" in one_error_line(err)

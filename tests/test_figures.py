@@ -225,3 +225,11 @@ def test_marks_are_drawn_where_the_schedule_and_the_run_disagree():
                                  marks=[(60, "cosine ends")])
     assert any(s.x0 == 60 and s.line.dash == "dash" for s in fig.layout.shapes)
     assert any(a.text == "cosine ends" and a.x == 60 for a in fig.layout.annotations)
+
+
+def test_two_runs_with_one_name_stay_two_legend_groups():
+    a, b = _synthetic_trace(300, label="baseline"), _synthetic_trace(300, label="baseline")
+    a.run_id, b.run_id = 1, 2
+    fig = figures.loss_figure([a, b])
+    assert {d.legendgroup for d in fig.data} == {"1", "2"}
+    assert {d.legendgrouptitle.text for d in fig.data} == {"baseline"}

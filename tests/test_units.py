@@ -67,3 +67,32 @@ def test_a_nested_schedules_counts_convert_with_its_warmup():
     state = panels.config_state(config.default(warm), "% of the run")
     assert state["s.linear_warmup.warmup_steps"] == 10
     assert state["s.linear_warmup.schedule.CosineDecay.decay_steps"] == 90
+
+
+def test_large_step_lists_read_back_exactly_in_any_unit():
+    cfg = config.validate({"schedule": make("PiecewiseConstantDecay", boundaries=[1234567, 1999999],
+                                            values=[0.01, 0.001, 0.0001]), "training": {"batch_size": 800}})
+    for unit in panels.UNITS:
+        state = panels.config_state(cfg, unit)
+        assert config.validate(panels.read_config(state.get))["schedule"] == cfg["schedule"], unit
+
+
+def test_a_positive_count_never_rounds_to_no_steps():
+    assert panels.Span("epochs", 2, 20).to_steps(0.1) == 1
+    assert panels.Span("epochs", 2, 20).to_steps(0) == 0
+
+
+@pytest.mark.parametrize("text", ["100, x", "inf", "1e400, 5", "nan"])
+def test_a_list_that_is_not_finite_numbers_is_refused_naming_its_field(text):
+    state = panels.config_state(config.default(make("PiecewiseConstantDecay", boundaries=[100, 200])))
+    state["s.PiecewiseConstantDecay.boundaries"] = text
+    with pytest.raises(panels.ConfigError, match="finite numbers") as err:
+        panels.read_config(state.get)
+    assert err.value.field.endswith("boundaries")
+
+
+def test_changing_the_unit_leaves_text_that_does_not_parse_as_typed():
+    state = panels.config_state(config.default(make("PiecewiseConstantDecay", boundaries=[100, 200])))
+    state["s.PiecewiseConstantDecay.boundaries"] = "100, x"
+    new = panels.convert_units("s", state.get, panels.Span("steps", 50, 1000), panels.Span("epochs", 50, 1000))
+    assert "s.PiecewiseConstantDecay.boundaries" not in new

@@ -5,6 +5,7 @@ import hashlib
 import pytest
 
 from lrviz import codegen, config, data, exports, uploads, urlstate
+from lrviz.params import ConfigError
 from lrviz.schedules import make
 
 CSV = b"a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n"
@@ -33,7 +34,7 @@ def test_a_config_names_the_upload_and_the_data_loads_from_it(home):
 
 def test_errors_about_an_upload_name_it_not_where_it_lives(home):
     name = uploads.save("bad.csv", b"a,b\n1\n")
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ConfigError) as err:
         data.csv_rows(name)
     assert name in str(err.value) and str(home) not in str(err.value)
 
@@ -59,3 +60,20 @@ def test_a_bare_name_that_is_not_an_upload_is_a_path_in_the_working_folder(home,
     (tmp_path / "mine.csv").write_bytes(CSV)
     monkeypatch.chdir(tmp_path)
     assert data.csv_rows("mine.csv") == 4
+
+
+def test_a_half_written_upload_is_written_again(home):
+    name = uploads.file_name("d.csv", CSV)
+    (home / "uploads").mkdir()
+    (home / "uploads" / name).write_bytes(CSV[:7])  # what a crash mid-write would leave
+    assert uploads.save("d.csv", CSV) == name
+    assert (home / "uploads" / name).read_bytes() == CSV
+    assert [p.name for p in (home / "uploads").iterdir()] == [name]  # no part file left behind
+
+
+def test_a_stored_runs_absolute_upload_path_becomes_its_name(home):
+    name = uploads.save("d.csv", CSV)
+    cfg = {"data": {"name": "csv", "path": str(home / "uploads" / name)}}
+    assert uploads.portable(cfg)["data"]["path"] == name
+    other = {"data": {"name": "csv", "path": "/somewhere/else.csv"}}
+    assert uploads.portable(other) == other

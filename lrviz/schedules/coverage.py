@@ -66,14 +66,24 @@ def arithmetic(cfg: dict, epochs: int, steps_per_epoch: int) -> list[str]:
     preview and training follow Keras)."""
     if family_id(cfg) != "CosineDecayRestarts":
         return []
+    import numpy as np
+
     from .keras_classes import cosine_restarts_departures
 
-    found = cosine_restarts_departures(params_of(cfg), epochs * steps_per_epoch)
+    p = params_of(cfg)
+    rounded = float(np.float32(p["t_mul"]))
+    cause = (f"Keras computes with t_mul rounded to float32 ({rounded!r}), so its periods drift from the "
+             "exact ones" if rounded != p["t_mul"] else
+             "Keras finds the period with floor(log(…)/log(t_mul)) in float32, which can land a restart a "
+             "step early or late")
+    found = cosine_restarts_departures(p, epochs * steps_per_epoch)
+    if found is None:
+        return [f"**This run has too many restart periods to compare Keras's float32 arithmetic with the exact "
+                f"SGDR schedule step by step.** {cause}. The preview shows what Keras trains with."]
     if not found:
         return []
     shown = "; ".join(f"step {s:,} ({_epoch(s, steps_per_epoch)}): Keras is in period {k}, the exact schedule "
                       f"in period {e}" for s, k, e in found[:3])
-    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
-    return [f"**Keras's float32 arithmetic departs from the exact SGDR schedule** at {len(found)} step(s) of this "
-            f"run — {shown}{more}. Keras finds the period with floor(log(…)/log(t_mul)) in float32, which lands a "
-            "restart one step early or late. The preview shows what Keras trains with."]
+    more = f" and {len(found) - 3:,} more" if len(found) > 3 else ""
+    return [f"**Keras's float32 arithmetic departs from the exact SGDR schedule** at {len(found):,} step(s) of "
+            f"this run — {shown}{more}. {cause}. The preview shows what Keras trains with."]

@@ -144,12 +144,17 @@ def _cosine_restarts(p, t):
     return (lr0 * decayed).astype(np.float64)
 
 
+def _cycles_by(d0: int, t: float, last: int) -> int:
+    """How many cycles start by step `last` (an upper bound, t ≠ 1)."""
+    a = 1 + last * (Fraction(t) - 1) / d0  # t^k at `last`, > 0
+    return math.floor((math.log(a.numerator) - math.log(a.denominator)) / math.log(t)) + 2
+
+
 def _exact_cycle_starts(d0: int, t: float, last: int) -> np.ndarray:
     """The first step, ceil(B_k), of every cycle k ≥ 1 starting by `last`, where
     B_k = d0 · (t^k − 1) / (t − 1) for the exact value of the float t (t ≠ 1)."""
     exact_t = Fraction(t)
-    a = 1 + last * (exact_t - 1) / d0  # t^k at `last`, > 0
-    k_max = math.floor((math.log(a.numerator) - math.log(a.denominator)) / math.log(t)) + 2
+    k_max = _cycles_by(d0, t, last)
     k = np.arange(1, k_max + 1, dtype=np.float64)
     y = k * math.log(t)
     bound = d0 * np.expm1(y) / (t - 1)
@@ -163,19 +168,31 @@ def _exact_cycle_starts(d0: int, t: float, last: int) -> np.ndarray:
     return starts
 
 
-def cosine_restarts_departures(params: dict, total_steps: int) -> list[tuple[int, int, int]]:
+MAX_EXACT_CYCLES = 10_000  # beyond this many restarts the exact check costs seconds: not done
+
+
+def cosine_restarts_departures(params: dict, total_steps: int) -> list[tuple[int, int, int]] | None:
     """(step, Keras's cycle, the exact cycle) at every step < total_steps where the cycle of
     Keras's float32 arithmetic differs from the mathematical schedule's (exact arithmetic on
     the float parameters). With t_mul < 1 the exact schedule ends at step
     first_decay_steps / (1 − t_mul); steps from there on, and steps where Keras's cycle is not
-    a number (its rate is NaN), are left out."""
-    d0, t = params["first_decay_steps"], float(params["t_mul"])
+    a number (its rate is NaN), are left out. None when the run has more than MAX_EXACT_CYCLES
+    restarts to check (t_mul barely above 1)."""
+    return _departures(params["first_decay_steps"], float(params["t_mul"]), total_steps)
+
+
+@functools.lru_cache(maxsize=64)
+def _departures(d0: int, t: float, total_steps: int):
+    # The page asks on every rerun; the answer depends on these three numbers only.
+    params = {"first_decay_steps": d0, "t_mul": t}
     last = total_steps - 1
     if t < 1:
         end = Fraction(d0) / (1 - Fraction(t))
         last = min(last, -(-end.numerator // end.denominator) - 1)
     if last < 0:
         return []
+    if t != 1 and _cycles_by(d0, t, last) > MAX_EXACT_CYCLES:
+        return None
     step = np.arange(last + 1, dtype=np.float64)
     with np.errstate(all="ignore"):
         keras_i = _keras_cycle(_F32(t), _keras_completed_fraction(params, step))

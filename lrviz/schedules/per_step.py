@@ -212,7 +212,7 @@ FAMILIES = (
            (rate(default=0.001, help="Peak rate, at the end of warmup."),
             steps("warmup_steps", 100, "Steps of linear warmup from 0.", low=0),
             Param("timescale", None, "int", "Steps for the rate to fall by √2 (null: warmup_steps, "
-                  "or 10,000 without warmup).", low=1, high=10_000_000, optional=True)),
+                  "or 10,000 without warmup).", low=1, high=10_000_000, optional=True, in_steps=True)),
            r"\eta_s = \eta_0 \,/\, \sqrt{(s + \tau - W) / \tau}\ \text{ after } s / W \text{ warmup}",
            _inverse_sqrt, formula_schedule("inverse_sqrt"), marks=lambda p, spe: _warmup(p)),
     Family("linear_warmup", "Linear warmup + any per-step schedule",
