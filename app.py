@@ -6,6 +6,7 @@ the engine's spawned workers, and the page reads their rows from the store.
 from __future__ import annotations
 
 import csv
+import math
 import sys
 
 import streamlit as st
@@ -336,9 +337,10 @@ def view(name: str):
         return {"true": True, "false": False}.get(text, default)
     if isinstance(default, float):
         try:
-            return min(max(float(text), 0.0), 0.99) if float(text) == float(text) else default
+            value = float(text)
         except ValueError:
             return default
+        return min(max(value, 0.0), 0.99) if math.isfinite(value) else default
     return text if text in figures.X_AXES else default
 
 
