@@ -369,7 +369,7 @@ def preview_tab(cfg, spe) -> None:
     notes = coverage.notes(cfg["schedule"], epochs, spe)
     for note in notes:
         st.warning(note.text, icon=":material/straighten:")
-    for text in ui.schedule_remarks(cfg, epochs, spe):
+    for text in coverage.arithmetic(cfg["schedule"], epochs, spe):
         st.info(text, icon=":material/calculate:")
     fig, columns = preview_data(cfg, spe, marks=[(n.step, n.label) for n in notes])
     st.latex(FAMILIES[family_id(cfg["schedule"])].formula)

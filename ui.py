@@ -156,12 +156,6 @@ def convert_units(which: str) -> None:
     st.session_state[f"{which}.units"] = st.session_state[f"{which}.units.was"] = new
 
 
-def schedule_remarks(cfg: dict, epochs: int, spe: int) -> list[str]:
-    from lrviz.schedules import coverage
-
-    return coverage.arithmetic(cfg["schedule"], epochs, spe)
-
-
 def show_error(exc: Exception, what: str = "Settings refused") -> None:
     """A library error as one line that names the field; never a traceback."""
     if isinstance(exc, ConfigError):

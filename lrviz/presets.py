@@ -2,6 +2,7 @@
 article's pitfalls: what Keras 3 really does with each recipe, as curves and notes."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,7 +48,8 @@ class Preset:
         """The fields of a validated config that differ from this preset over the same data.
         Step counts are compared over the config's own epochs: with the preset's epochs and
         units they would follow the run, so only the epochs count as changed."""
-        epochs = [] if cfg["training"]["epochs"] == self.config(cfg)["training"]["epochs"] else ["training.epochs"]
+        own = self.training.get("epochs", EPOCHS)
+        epochs = [] if cfg["training"]["epochs"] == own else ["training.epochs"]
         want = self.config(cfg, cfg["training"]["epochs"])
         return epochs + [f for f in _differences(want, cfg) if f.startswith(SETS)]
 
@@ -109,8 +111,10 @@ PRESETS = (
 )
 
 
+@functools.cache
 def available() -> dict[str, Preset]:
-    """Presets whose family exists and whose settings validate, by name."""
+    """Presets whose family exists and whose settings validate, by name. Fixed for the process:
+    the page asks on every rerun. Callers must not change the dict."""
     out = {}
     for p in PRESETS:
         if p.schedule[0] not in FAMILIES:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import FAMILIES, curve, family_id, params_of
+import numpy as np
+
+from . import FAMILIES, Timeline, curve_on, family_id, params_of
 
 
 SLACK = 0.01  # a phase that misses the run's end by less than this share (or one step) fits it:
@@ -42,18 +44,22 @@ def _note(mark, cfg, total, epochs, spe) -> Note | None:
             return None
         return Note(f"**{what.capitalize()} never happens**: it comes at {where}, but {run}.", total, "no " + what)
     if at > total + slack:
-        _, _, lr = curve(cfg, epochs, spe)
         share = f"{100 * total / at:.0f} % of the way" if mark.kind == "end" else ""
-        last = f"; the rate at the last step is {lr[-1]:.3g}" if len(lr) else ""
+        last = f"; the rate at the last step is {_last_rate(cfg, total, spe):.3g}"
         return Note(f"**{what.capitalize()} never completes**: it would end at {where}, but {run}"
                     f"{' (' + share + ')' if share else ''}{last}.", total, what + " cut off")
     if mark.kind == "end" and at < total - slack:
-        _, _, lr = curve(cfg, epochs, spe)
         rest = total - int(at)
         return Note(f"**The schedule ends before training does**: {what} ends at {where} of {epochs}; "
-                    f"the last {rest:,} steps ({100 * rest / total:.0f} % of the run) stay at {lr[-1]:.3g}.",
-                    at, what + " ends")
+                    f"the last {rest:,} steps ({100 * rest / total:.0f} % of the run) stay at "
+                    f"{_last_rate(cfg, total, spe):.3g}.", at, what + " ends")
     return None
+
+
+def _last_rate(cfg: dict, total: int, spe: int) -> float:
+    """The rate of the run's last step, alone: the page asks on every rerun."""
+    step = np.array([total - 1.0])
+    return float(curve_on(cfg, Timeline(step, np.floor(step / spe), spe, total))[0])
 
 
 def _epoch(step: float, spe: int) -> str:
