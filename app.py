@@ -5,7 +5,6 @@ the engine's spawned workers, and the page reads their rows from the store.
 """
 from __future__ import annotations
 
-import csv
 import math
 import sys
 
@@ -59,6 +58,14 @@ def get_store(home: str):
     except StoreError:
         pass  # a full disk: its runs can still be read, and the engine names the problem
     return store
+
+
+@st.cache_resource(show_spinner=False)
+def get_traces(home: str):
+    """What the run charts draw, shared by every session (lrviz.traces)."""
+    from lrviz.traces import Traces
+
+    return Traces(get_store(home))
 
 
 def get_store_or_none():
@@ -131,7 +138,7 @@ def apply_preset() -> None:
         try:
             state = preset.state(st.session_state.get("config.last"))
         except ConfigError as exc:  # over your data it cannot run (too many steps, an unreadable CSV)
-            st.session_state["preset_error"] = exc
+            st.session_state["preset_error"] = exc.detached()  # shown on every rerun: no frames kept
             return
         st.session_state.pop("preset_error", None)
         keep = ("data.", "model.")  # a preset sets the schedule, Adam and epochs, not your data
@@ -141,13 +148,18 @@ def apply_preset() -> None:
 
 def apply_upload() -> None:
     upload = st.session_state.get("config_upload")
-    if upload is None:
+    if not hasattr(upload, "read"):
         return
+    limit = 2**20  # a config is a few KB; parsing a 75 MB one would hold the server for seconds
     try:
+        if upload.size > limit:
+            raise ConfigError("config", upload.name, f"is {upload.size:,} bytes; allowed: at most {limit:,}")
         cfg = cfgmod.loads(upload.getvalue().decode("utf-8", errors="replace"))
     except ConfigError as exc:
-        st.session_state["upload_error"] = exc
+        st.session_state["upload_error"] = exc.detached()  # shown on every rerun: keep no frame of the upload
         return
+    finally:
+        release(upload)
     st.session_state.pop("upload_error", None)
     st.session_state.pop("preset.loaded", None)  # the box names a preset only if this config is one
     cfg, problem = trusted(cfg)
@@ -224,37 +236,52 @@ def chart_options() -> None:
             ui.schedule_widgets("c", "comparison schedule")
 
 
+def release(upload) -> None:
+    """Streamlit keeps uploaded bytes while the widget shows the file (up to 100 MB per session,
+    for the session's life), in its file manager and in the widget's value (a BytesIO: emptied,
+    it lets them go). Once read, saved or refused, they are of no more use."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx:
+        ctx.uploaded_file_mgr.remove_file(ctx.session_id, upload.file_id)  # internal; Streamlit pinned
+    upload.truncate(0)
+
+
 def take_csv_upload() -> None:
     """The CSV uploader's on_change: saved and checked before the page reads the config."""
     upload = st.session_state.get("data.upload")
-    if upload is None:
-        return  # the file was removed from the widget: the saved copy stays in use
+    if not hasattr(upload, "read"):
+        return  # the file was removed from the widget, or released below: the saved copy stays in use
     from lrviz import data
 
     refused = f"CSV {ui.md(upload.name)} refused"
     try:
-        name = uploads.save(upload.name, upload.getvalue(), HOME)
+        name = uploads.save(upload.name, upload, HOME)  # read in pieces: no second copy of the upload
     except OSError as exc:  # a read-only or full store folder: say so, keep the page
         from lrviz.store import StoreError
 
         note_csv(error=(StoreError(HOME, f"the upload cannot be saved ({exc.strerror or exc})"), refused))
         return
+    finally:
+        release(upload)
     try:
-        rows = data.csv_rows(name)
+        table = data.csv_table(name)
     except ConfigError as exc:
+        uploads.discard(name, HOME)
         st.session_state["data.path"] = None
         note_csv(error=(exc, refused))
         return
     st.session_state["data.path"] = name
-    with open(uploads.locate(name, HOME), newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), [])
-    shown = ", ".join(ui.md(c) for c in header[:12]) + (", …" if len(header) > 12 else "")
-    note_csv(caption=f"{ui.md(upload.name)}: {rows:,} rows; columns: {shown}")
+    shown = ", ".join(ui.md(c) for c in table.columns[:12]) + (", …" if len(table.columns) > 12 else "")
+    note_csv(caption=f"{ui.md(upload.name)}: {table.rows:,} rows; columns: {shown}")
 
 
 def note_csv(error=None, caption=None) -> None:
     # Tied to the data.path it describes: a preset, link or config that sets another path
-    # must not show this upload's caption or error.
+    # must not show this upload's caption or error. Shown on every rerun, the error keeps no
+    # frame: their locals hold the upload.
+    error = error and (error[0].detached(), error[1])
     st.session_state["csv.note"] = (st.session_state.get("data.path"), error, caption)
 
 
@@ -404,10 +431,13 @@ def run_figures(traces) -> tuple:
             figures.metric_figure(traces, x if x != "step" else "epoch"))
 
 
-def live_figures(store, run_id) -> tuple:
+def live_figures(run_id) -> tuple | None:
     """The live view's three figures, rebuilt only when the store sent new rows (or the view
-    changed) since the last refresh; otherwise the session's cached figures are sent again."""
-    trace = ui.trace_for(store, run_id)
+    changed) since the last refresh; otherwise the session's cached figures are sent again.
+    None: the run was deleted."""
+    trace = get_traces(str(HOME)).get(run_id)
+    if trace is None:
+        return None
     key = (run_id, trace.last_step, trace.last_epoch, trace.metric, trace.label,
            view("p.log_y"), view("p.x"), view("p.smooth"))
     cached = st.session_state.get("live.figures")
@@ -423,13 +453,14 @@ def live_view(engine, store) -> None:
                           help="Runs started from this page, newest first (the link keeps them).")
     p = engine.progress(run_id)
     if p is None:
-        st.caption("This run was deleted.")
-        return
+        return live_deleted()
     ui.status_line(p)
     st.button("Stop", key="live.stop", on_click=engine.stop, args=(run_id,), disabled=p.get("status") not in ACTIVE,
               help="Stop after the current step; what was recorded stays.")
     if p.get("status") != "queued":  # a queued run has nothing to draw yet: the status line is all
-        lr, loss, metric = live_figures(store, run_id)
+        lr, loss, metric = live_figures(run_id) or (None, None, None)
+        if lr is None:
+            return live_deleted()
         left, right = st.columns(2)
         left.plotly_chart(lr, key="live.lr", config={"displaylogo": False})
         right.plotly_chart(loss, key="live.loss", config={"displaylogo": False})
@@ -439,6 +470,13 @@ def live_view(engine, store) -> None:
         st.session_state["live.was_active"] = False
         st.rerun()  # the whole page: stop the timer, refresh the runs table
     st.session_state["live.was_active"] = now
+
+
+def live_deleted() -> None:
+    st.caption("This run was deleted.")
+    if st.session_state.get("live.was_active"):  # deleted while it trained, here or on another page
+        st.session_state["live.was_active"] = False
+        st.rerun()  # the whole page: the fragment is drawn again without its timer
 
 
 def train_tab(cfg, ready, engine, store) -> None:
@@ -476,7 +514,6 @@ def rename_run(store) -> None:
             store.rename(run_id, name)
         except Exception as exc:  # noqa: BLE001 - shown by runs_tab
             st.session_state["runs.error"] = exc
-        st.session_state.get("traces", {}).pop(run_id, None)
         st.session_state["runs.new_name"] = ""
         # The box holds the text of the option it showed: set again, it shows the new name.
         st.session_state["runs.target"] = run_id
@@ -485,11 +522,11 @@ def rename_run(store) -> None:
 def delete_run(store) -> None:
     run_id = st.session_state.get("runs.target")
     if run_id is not None and st.session_state.get("runs.sure"):
+        engine = get_engine_or_none(quiet=True)
         try:
-            store.delete(run_id)
+            (engine or store).delete(run_id)  # the engine stops the run first: nothing trains on
         except Exception as exc:  # noqa: BLE001 - shown by runs_tab
             st.session_state["runs.error"] = exc
-        st.session_state.get("traces", {}).pop(run_id, None)
     st.session_state["runs.sure"] = False
 
 
@@ -504,15 +541,17 @@ def runs_tab(store) -> None:
         return
     import pandas as pd  # here, not at the top: the first page draws sooner without it
 
-    st.dataframe(pd.DataFrame([panels.run_row(r, ui.trace_for(store, r["id"], with_steps=False)) for r in runs]),
+    traces = get_traces(str(HOME))
+    drawn = {r["id"]: traces.get(r["id"], r) for r in runs}
+    st.dataframe(pd.DataFrame([panels.run_row(r, drawn[r["id"]]) for r in runs if drawn[r["id"]]]),
                  hide_index=True, key="runs.table")
     names = {r["id"]: f"{r.get('name') or 'run'} (#{r['id']})" for r in runs}
     st.session_state["runs.pick"] = [i for i in st.session_state.get("runs.pick") or [] if i in names]
     picked = st.multiselect("Overlay runs", list(names), key="runs.pick", format_func=names.get,
                             help="Runs to draw on shared axes below; click a run's name in a legend to hide it.")
-    traces = [ui.trace_for(store, i) for i in picked if i in names]
-    if traces:
-        for fig, key in zip(run_figures(traces), ("runs.lr", "runs.loss", "runs.metric")):
+    overlaid = [drawn[i] for i in picked if drawn.get(i)]
+    if overlaid:
+        for fig, key in zip(run_figures(overlaid), ("runs.lr", "runs.loss", "runs.metric")):
             st.plotly_chart(fig, key=key, config={"displaylogo": False})
     with st.expander("Rename or delete"):
         target = st.selectbox("Run", list(names), key="runs.target", format_func=names.get,
@@ -532,7 +571,9 @@ def download_runs(store) -> list:
         return []
     ids = st.session_state.get("runs.pick") or [st.session_state.get("live.pick")]
     runs = [(i, store.run(i)) for i in ids if i is not None]
-    return [(i, ui.trace_for(store, i), run.get("config")) for i, run in runs if run]
+    traces = get_traces(str(HOME))
+    found = [(i, traces.get(i, run), run.get("config")) for i, run in runs if run]
+    return [(i, t, run_cfg) for i, t, run_cfg in found if t is not None]  # not deleted meanwhile
 
 
 def image_buttons(fig, what: str, stem: str, key: str) -> None:
@@ -554,7 +595,7 @@ def download(where, label: str, make, file_name: str, mime: str, key: str, help:
     where.download_button(label, make, file_name, mime, key=key, on_click="ignore", help=help)
 
 
-def downloads_tab(cfg, spe, runs) -> None:
+def downloads_tab(cfg, spe, store) -> None:
     st.markdown("##### The current settings and their preview")
     if cfg is None:
         st.info("Fix the setting named above (or upload the CSV) to download the settings.")
@@ -576,11 +617,12 @@ def downloads_tab(cfg, spe, runs) -> None:
         with c[2]:
             image_buttons(curve_fig, "Preview chart", "lrviz-curve", "dl.curve_img")
     st.markdown("##### Runs: those overlaid in the Runs tab, else the one being watched")
+    runs = download_runs(store)
     if not runs:
         st.caption("Train a run, or pick runs to overlay in the Runs tab, to download their metrics and charts.")
         return
     for run_id, t, run_cfg in runs:
-        run_downloads(run_id, t, run_cfg)
+        run_downloads(store, run_id, t, run_cfg)
     traces = [t for _, t, _ in runs]
     lr_fig, loss_fig, metric_fig = run_figures(traces)
     c = st.columns(3)
@@ -592,12 +634,12 @@ def downloads_tab(cfg, spe, runs) -> None:
     image_buttons(loss_fig, "Loss chart", "lrviz-runs-loss", "dl.runs_img")
 
 
-def run_downloads(run_id, t, run_cfg) -> None:
+def run_downloads(store, run_id, t, run_cfg) -> None:
     c = st.columns(4)
     name, metric = ui.md(t.label), t.metric_name
 
-    def table(kind: str):
-        return lambda: exports.csv_text(exports.run_columns(getattr(t, kind), kind, t.metric))
+    def table(kind: str):  # exact rows, read from the store when clicked
+        return lambda: exports.run_csv(store, run_id, kind, t.metric)
 
     download(c[0], f"{name}: per step (CSV)", table("steps"), f"run-{run_id}-steps.csv", "text/csv",
              f"dl.run{run_id}.steps", "step, epoch, learning_rate, loss, wall_time of every step, exact.")
@@ -640,7 +682,7 @@ if runs.open:
 if downloads.open:
     with downloads:
         ui.guarded("Downloads failed",
-                   lambda: downloads_tab(config if ready else None, steps_per_epoch, download_runs(store)))
+                   lambda: downloads_tab(config if ready else None, steps_per_epoch, store))
 with st.sidebar:  # after the main area: its widgets' values are in session state already, and
     sidebar(config)  # the preview reaches the browser first
 if not train.open:  # made on every visit, quietly (the Train tab says why it cannot): its workers

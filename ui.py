@@ -6,7 +6,7 @@ import re
 
 import streamlit as st
 
-from lrviz import config, figures, panels
+from lrviz import panels
 from lrviz.params import ConfigError, Param
 from lrviz.schedules import FAMILIES
 
@@ -194,25 +194,3 @@ def status_line(p: dict) -> None:
     epochs = p.get("epochs") or 0
     if epochs:
         st.progress(min(1.0, (p.get("epoch") or 0) / epochs), text=f"epoch {p.get('epoch') or 0}/{epochs}")
-
-
-def trace_for(store, run_id, with_steps: bool = True) -> figures.RunTrace:
-    """The run's cached arrays, grown by the rows the store has not sent yet."""
-    traces = st.session_state.setdefault("traces", {})
-    trace = traces.get(run_id)
-    if trace is None:
-        info = store.run(run_id) or {}
-        spe = info.get("steps_per_epoch")
-        if not spe:
-            try:
-                spe = config.steps_per_epoch(config.validate(info.get("config")))
-            except (ConfigError, TypeError):
-                spe = 1
-        trace = traces[run_id] = figures.RunTrace(str(info.get("name") or run_id), spe, info.get("metric"),
-                                                  total_steps=info.get("total_steps"), run_id=run_id)
-    if trace.metric is None:  # known once a worker has loaded the data
-        trace.metric = (store.run(run_id) or {}).get("metric")
-    if with_steps:
-        trace.extend_steps(store.steps(run_id, after=trace.last_step))
-    trace.extend_epochs(store.epochs(run_id, after=trace.last_epoch))
-    return trace

@@ -6,9 +6,11 @@ last floor(rows · validation_split) for validation.
 """
 from __future__ import annotations
 
-import io
+import codecs
+import csv
 import math
 import os
+from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -144,29 +146,76 @@ TABLES = {"digits": _table("load_digits"), "breast_cancer": _table("load_breast_
 
 
 # --- the user's CSV -------------------------------------------------------------------------
+#
+# A CSV is checked before anything holds its table, stopping at the first problem: its bytes a
+# block at a time (size, binary, UTF-8, line length), its header alone (repeated names, column
+# count), then its rows a chunk at a time (row count, empty cells, text columns, infinities).
+# The server keeps only a Table (rows, header, text columns) per file; the numbers themselves
+# are read by load(), in the worker, in a second pass into arrays made once.
+#
+# Missing values: an empty cell (or a short row) always is one. NaN spellings ("NA", "nan",
+# "null", ...) are missing values in a column of numbers, refused naming the cell; in a column
+# of text ("US", "NA", "FR": country codes) they are text like the rest.
+
+BLOCK = 2**20           # bytes read at a time by the byte checks
+CHUNK_CELLS = 1_000_000  # cells parsed at a time: 8 MB as float64
+MISSING = frozenset({"NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "#N/A", "<NA>"})
+
+
+@dataclass(frozen=True)
+class Table:
+    """What the server keeps of a checked CSV: its size and header, not one cell."""
+    rows: int
+    columns: tuple[str, ...]
+    text: frozenset[str]    # columns that hold text: a target's class names, never features
+
 
 def csv_rows(path: str) -> int:
     """Data rows of a CSV (what config.steps_per_epoch needs); a bad CSV raises ConfigError."""
-    return len(_read_csv(path)[0])
+    return csv_table(path).rows
+
+
+def csv_table(path: str) -> Table:
+    """A CSV checked in full, as a Table; a bad CSV raises ConfigError. Errors name the path as
+    the config gives it (an upload's bare name), never where the server keeps it."""
+    real = uploads.locate(path)
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        raise ConfigError("data.path", path, f"cannot be read: {exc.strerror or exc}") from None
+    return _checked(os.path.realpath(real), st.st_mtime_ns, st.st_size, path)
+
+
+def check(data_cfg: dict) -> None:
+    """Raise the ConfigError load() would for a CSV that cannot train (no such target, one
+    class, ...), reading the target column only: what a server can afford before a run."""
+    table, target, _ = _layout(data_cfg)
+    _, y = _columns(data_cfg["path"], table, [], target)
+    _target(y, target in table.text, data_cfg["task"], target)
 
 
 def _from_csv(data_cfg: dict):
-    frame, text_columns = _read_csv(data_cfg["path"])
-    target = data_cfg["target"] or frame.columns[-1]
-    if target not in frame.columns:
+    table, target, features = _layout(data_cfg)
+    X, y = _columns(data_cfg["path"], table, features, target)
+    y, task, k = _target(y, target in table.text, data_cfg["task"], target)
+    return X, y, task, k, features
+
+
+def _layout(data_cfg: dict):
+    """(table, target column, feature columns) of a validated csv data section."""
+    table = csv_table(data_cfg["path"])
+    target = data_cfg["target"] or table.columns[-1]
+    if target not in table.columns:
         raise ConfigError("data.target", target,
-                          "allowed: a column of the CSV: " + ", ".join(map(str, frame.columns[:20])))
-    features = [c for c in frame.columns if c != target and c not in text_columns]
+                          "allowed: a column of the CSV: " + ", ".join(table.columns[:20]))
+    features = [c for c in table.columns if c != target and c not in table.text]
     if not features:
         raise ConfigError("data.path", data_cfg["path"],
                           f"has no numeric feature column besides the target {target!r}")
-    X = frame[features].to_numpy(dtype=np.float64)
-    y, task, k = _target(frame[target], target in text_columns, data_cfg["task"], target)
-    return X, y, task, k, [str(c) for c in features]
+    return table, target, features
 
 
-def _target(column, is_text: bool, wanted: str, name: str):
-    values = column.to_numpy(dtype=object if is_text else np.float64)
+def _target(values: np.ndarray, is_text: bool, wanted: str, name: str):
     if wanted == "regression" and is_text:
         raise ConfigError("data.target", name, "is text; regression needs a numeric target")
     integer_like = not is_text and bool(np.all(values == np.round(values)))
@@ -184,80 +233,170 @@ def _target(column, is_text: bool, wanted: str, name: str):
     return y, ("binary" if len(labels) == 2 else "multiclass"), len(labels)
 
 
-def _read_csv(path: str):
-    """(frame, names of text columns), checked in full before anything uses it. Errors name
-    the path as the config gives it (an upload's bare name), never where the server keeps it."""
-    real = uploads.locate(path)
-    try:
-        st = os.stat(real)
-    except OSError as exc:
-        raise ConfigError("data.path", path, f"cannot be read: {exc.strerror or exc}") from None
-    return _parse_csv(os.path.realpath(real), st.st_mtime_ns, st.st_size, path)
+def _columns(path: str, table: Table, features: list[str], target: str):
+    """(features as one float64 array, the target column) of a checked CSV, filled a chunk at a
+    time into arrays made once."""
+    text = target in table.text
+    X = np.empty((table.rows, len(features)))
+    y = np.empty(table.rows, dtype=object if text else np.float64)
+    types = {**dict.fromkeys(features, np.float64), target: object if text else np.float64}
+    done = 0
+    with closing(_chunks(uploads.locate(path), table.columns, _refusal(path),
+                         usecols=[*features, target], dtype=types)) as chunks:
+        for chunk in chunks:
+            n = min(len(chunk), table.rows - done)
+            X[done:done + n] = chunk[features].to_numpy(np.float64)[:n]
+            y[done:done + n] = chunk[target].to_numpy(y.dtype)[:n]
+            done += len(chunk)
+    if done != table.rows:
+        raise _refusal(path)("changed while it was read; allowed: a file that stays as it is")
+    return X, y
 
 
-@lru_cache(maxsize=4)
-def _parse_csv(path: str, mtime_ns: int, size: int, shown: str):
-    import pandas as pd
+def _refusal(shown: str):
+    return lambda why: ConfigError("data.path", shown, why)
 
-    def bad(why: str):
-        return ConfigError("data.path", shown, why)
 
+@lru_cache(maxsize=64)  # a Table holds at most a 64 KiB header: 64 of them are a few MB
+def _checked(path: str, mtime_ns: int, size: int, shown: str) -> Table:
+    bad = _refusal(shown)
     if size == 0:
         raise bad("is empty; allowed: a CSV file with a header row and numeric columns")
     if size > MAX_BYTES:
         raise bad(f"is {size / 2**20:.0f} MiB; allowed: at most {MAX_BYTES // 2**20} MiB")
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
+        _check_bytes(path, bad)
+        return _scan(path, _header(path, bad), bad)
     except OSError as exc:
         raise bad(f"cannot be read: {exc.strerror or exc}") from None
-    if b"\x00" in raw:
-        raise bad("is a binary file, not CSV text")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise bad(f"is not UTF-8 text (byte {exc.start})") from None
-    if not text.strip():
+
+
+def _check_bytes(path: str, bad) -> None:
+    """Binary, not UTF-8, blank, or a line too long for a table of numbers: refused from the
+    bytes, a block at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    done, line, blank = 0, 0, True  # bytes before this block; bytes of the line running into it
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK):
+            if b"\x00" in block:
+                raise bad("is a binary file, not CSV text")
+            _decode(decoder, block, done, bad)
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            first = line + (ends[0] + 1 if len(ends) else len(block))
+            inside = np.diff(ends).max() if len(ends) > 1 else 0
+            line = len(block) - ends[-1] - 1 if len(ends) else first
+            if max(first, inside, line) > MAX_LINE:
+                raise bad(f"has a line of over {MAX_LINE:,} bytes (a huge cell?); allowed: at most {MAX_LINE:,}")
+            blank = blank and not block.strip()
+            done += len(block)
+    _decode(decoder, b"", done, bad, final=True)
+    if blank:
         raise bad("is empty; allowed: a CSV file with a header row and numeric columns")
-    _check_lines(raw, bad)
+
+
+def _decode(decoder, block: bytes, done: int, bad, final: bool = False) -> None:
+    held = len(decoder.getstate()[0])  # the end of the last block, waiting for the rest of its character
+    try:
+        decoder.decode(block, final)
+    except UnicodeDecodeError as exc:
+        raise bad(f"is not UTF-8 text (byte {done - held + exc.start})") from None
+
+
+def _header(path: str, bad) -> tuple[str, ...]:
+    """The header row, refused at once for a repeated name or too many columns (pandas would
+    first rename 30,000 repeats of one name, one by one, for seconds)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        try:
+            header = next((row for row in csv.reader(f) if row), None)
+        except csv.Error as exc:
+            raise bad(f"is not a rectangular CSV table ({exc})") from None
+    if header is None:
+        raise bad("has no header row")
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise bad(f"has two columns named {_name(name)}; allowed: a header of distinct names")
+        seen.add(name)
+    if len(header) > MAX_COLUMNS:
+        raise bad(f"has {len(header)} columns; allowed: at most {MAX_COLUMNS}")
+    return tuple(header)
+
+
+def _scan(path: str, columns: tuple[str, ...], bad) -> Table:
+    import pandas as pd
+
+    rows, text = 0, set()
+    doubts = {}  # column -> (data row, cell) of its first NaN spelling or infinity: refused unless it is text
+    with closing(_chunks(path, columns, bad)) as chunks:
+        for chunk in chunks:
+            if not len(chunk):
+                continue  # the header alone
+            kinds = {kind: _is_number(kind) for kind in set(chunk.dtypes)}
+            numbers = [j for j, kind in enumerate(chunk.dtypes) if kinds[kind]]
+            others = [j for j, kind in enumerate(chunk.dtypes) if not kinds[kind]]
+            values = (chunk if not others else chunk.iloc[:, numbers]).to_numpy(np.float64)
+            if np.isnan(values).any() or chunk.iloc[:, others].isna().to_numpy().any():
+                row, col = np.argwhere(chunk.isna().to_numpy())[0]
+                raise bad(f"has an empty value in column {_name(columns[col])} at data row {rows + row + 1} "
+                          "(an empty cell or a short row); allowed: a full table")
+            infinite = np.isinf(values)
+            for k in np.flatnonzero(infinite.any(axis=0)):
+                row = int(np.argmax(infinite[:, k]))
+                doubts.setdefault(columns[numbers[k]], (rows + row + 1, str(chunk.iat[row, numbers[k]])))
+            for j in others:
+                name, cells = columns[j], chunk.iloc[:, j]
+                if name in text:
+                    continue
+                if pd.api.types.is_bool_dtype(cells.dtype):
+                    text.add(name)  # True/False: class names, not numbers
+                    continue
+                marked = cells.isin(MISSING).to_numpy()
+                parsed = pd.to_numeric(cells.where(~marked), errors="coerce").to_numpy(np.float64)
+                if (np.isnan(parsed) & ~marked).any():
+                    text.add(name)  # other text than NaN spellings: a text column
+                else:
+                    row = int(np.argmax(marked | ~np.isfinite(parsed)))
+                    doubts.setdefault(name, (rows + row + 1, cells.iat[row]))
+            rows += len(chunk)
+            if rows > MAX_ROWS:
+                raise bad(f"has more than {MAX_ROWS:,} rows; allowed: at most {MAX_ROWS:,}")
+    if rows < 2:
+        raise bad(f"has {rows} data rows; allowed: at least 2")
+    for name, (row, cell) in doubts.items():
+        if name not in text and cell in MISSING:
+            raise bad(f"has a missing value {cell!r} in column {_name(name)} at data row {row}; allowed: a full "
+                      "table of numbers (such words are values only in a column of text)")
+        if name not in text:
+            raise bad(f"has an infinite value {cell!r} in column {_name(name)} at data row {row}; "
+                      "allowed: finite numbers")
+    return Table(rows, columns, frozenset(text))
+
+
+def _chunks(path: str, columns: tuple[str, ...], bad, **read):
+    """The table's rows, a chunk at a time. The header is given, not guessed: pandas renames
+    repeated names one by one. Only an empty cell is missing here ("NA" is a country code)."""
+    import pandas as pd
+
     try:
         # index_col=False: a row one field longer than the header is an error, not an index.
-        frame = pd.read_csv(io.StringIO(text), index_col=False, on_bad_lines="error", engine="c",
-                            low_memory=False, skip_blank_lines=True)
+        with pd.read_csv(path, header=0, names=list(columns), index_col=False, encoding="utf-8-sig",
+                         keep_default_na=False, na_values=[""], on_bad_lines="error", engine="c",
+                         skip_blank_lines=True, chunksize=max(1, CHUNK_CELLS // len(columns)), **read) as reader:
+            yield from reader
     except pd.errors.EmptyDataError:
         raise bad("has no header row") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise bad(f"is not a rectangular CSV table ({_first_line(exc)})") from None
-    if frame.shape[1] > MAX_COLUMNS:
-        raise bad(f"has {frame.shape[1]} columns; allowed: at most {MAX_COLUMNS}")
-    if len(frame) > MAX_ROWS:
-        raise bad(f"has {len(frame)} rows; allowed: at most {MAX_ROWS:,}")
-    if len(frame) < 2:
-        raise bad(f"has {len(frame)} data rows; allowed: at least 2")
-    missing = frame.isna().to_numpy()
-    if missing.any():
-        row, col = np.argwhere(missing)[0]
-        raise bad(f"has an empty, missing or NaN value in column {frame.columns[col]!r} at data row "
-                  f"{row + 1} (a short row, an empty cell or NaN); allowed: a full table of numbers")
-    text_columns = {c for c in frame.columns if not _is_numeric(frame[c])}
-    numeric = frame[[c for c in frame.columns if c not in text_columns]].to_numpy(dtype=np.float64)
-    if not np.isfinite(numeric).all():
-        raise bad("has an infinite value; allowed: finite numbers")
-    return frame, frozenset(text_columns)
 
 
-def _is_numeric(column) -> bool:
+def _is_number(kind) -> bool:
     import pandas as pd
 
-    return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+    return pd.api.types.is_numeric_dtype(kind) and not pd.api.types.is_bool_dtype(kind)
 
 
-def _check_lines(raw: bytes, bad) -> None:
-    codes = np.frombuffer(raw, dtype=np.uint8)
-    ends = np.flatnonzero(codes == 10)
-    lengths = np.diff(np.r_[-1, ends, len(codes)])
-    if lengths.max() > MAX_LINE:
-        raise bad(f"has a line of {lengths.max():,} bytes (a huge cell?); allowed: at most {MAX_LINE:,}")
+def _name(column: str) -> str:
+    return repr(column if len(column) <= 40 else column[:40] + "…")
 
 
 def _first_line(exc: Exception) -> str:

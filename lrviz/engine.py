@@ -43,9 +43,11 @@ class _Worker:
         self.baseline_mib = None   # memory once warm
         self.successor = None      # the warm worker that will take over from this one
         self.leaving = False       # told to exit: not a crash
+        self.ending = False        # killed for not stopping in time: alive until reaped, yet no longer ours
 
     def idle(self) -> bool:
-        return self.ready and self.run_id is None and not self.leaving and self.process.is_alive()
+        return (self.ready and self.run_id is None and not self.leaving and not self.ending
+                and self.process.is_alive())
 
 
 _MAIN_LOCK = threading.Lock()
@@ -84,6 +86,7 @@ class Engine:
         self._lock = threading.RLock()
         self._pending: list[int] = []
         self._configs: dict[int, dict] = {}
+        self._deleted: set[int] = set()  # their workers may still be stopping: not active any more
         self._start_failures = 0
         self._broken = None         # why workers cannot start, once we gave up respawning
         self._closed = False
@@ -122,9 +125,10 @@ class Engine:
         """Queue a run; returns its id. A bad config or CSV raises ConfigError here."""
         cfg = cfgmod.validate(config)
         if cfg["data"]["name"] == "csv":
-            from .data import load
+            from .data import check
 
-            load(cfg["data"])  # a CSV that cannot train (no target, one class) is refused here
+            check(cfg["data"])  # a CSV that cannot train (no target, one class) is refused here,
+            # reading its target column only: the server never holds the table
         if self._closed:
             raise RuntimeError("the engine is shut down")
         run_id = self.store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg))
@@ -148,6 +152,15 @@ class Engine:
                     w.stop.value = run_id
                     w.stop_deadline = w.stop_deadline or time.monotonic() + STOP_GRACE_S
 
+    def delete(self, run_id: int) -> None:
+        """Stop the run as Stop does (a queued run leaves the queue; a running one's worker is
+        free within STOP_GRACE_S) and remove it with all its rows; the store refuses the rows its
+        worker still sends."""
+        with self._lock:
+            self._deleted.add(run_id)
+            self.stop(run_id)
+        self.store.delete(run_id)
+
     def progress(self, run_id: int) -> dict | None:
         run = self.store.run(run_id)
         if run is None:
@@ -167,7 +180,9 @@ class Engine:
 
     def active(self) -> list[int]:
         with self._lock:
-            return [w.run_id for w in self._workers if w.run_id is not None] + list(self._pending)
+            running = [w.run_id for w in self._workers if w.run_id is not None]
+            self._deleted.intersection_update(running)  # only runs still stopping need remembering
+            return [i for i in running if i not in self._deleted] + list(self._pending)
 
     def workers(self) -> list[int]:
         """Process ids of the live workers."""
@@ -301,7 +316,7 @@ class Engine:
             if w.run_id is not None and w.stop_deadline is not None and now > w.stop_deadline:
                 # Still inside one long graph call: end the process; its metrics are in the store.
                 self.store.finish_if_active(w.run_id, "stopped")
-                w.run_id = None
+                w.run_id, w.ending = None, True
                 w.process.kill()
 
 

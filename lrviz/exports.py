@@ -23,13 +23,14 @@ _EXPORT_LOCK = threading.Lock()  # kaleido's shared server answers one request a
 CSV_CHUNK_ROWS = 65_536  # rows formatted at a time: a 10-million-step curve never becomes one string
 
 
-def write_csv(columns: dict, out) -> None:
+def write_csv(columns: dict, out, header: bool = True) -> None:
     """Equal-length columns as CSV into a text file: a header, "\n" line ends, floats written
     with repr (exact: they read back bit for bit), missing values (None, NaN) as empty cells.
     The one CSV format of lrviz: the page's downloads and the command line both use it."""
     names = list(columns)
     arrays = [np.asarray(columns[n]) for n in names]
-    out.write(",".join(map(_cell, names)) + "\n")
+    if header:
+        out.write(",".join(map(_cell, names)) + "\n")
     for first in range(0, len(arrays[0]) if arrays else 0, CSV_CHUNK_ROWS):
         cells = [[_cell(v) for v in a[first:first + CSV_CHUNK_ROWS].tolist()] for a in arrays]
         out.write("".join(",".join(row) + "\n" for row in zip(*cells)))
@@ -51,6 +52,25 @@ def csv_text(columns: dict) -> str:
     out = io.StringIO()
     write_csv(columns, out)
     return out.getvalue()
+
+
+def run_csv(store, run_id: int, kind: str, metric: str | None):
+    """A run's exact "steps" or "epochs" in write_csv's format, in a temporary file read back from
+    the start: the rows go from the store to the disk a chunk at a time, so two million steps are
+    never one string in the server (Streamlit still reads the finished file to serve it)."""
+    import csv
+    import tempfile
+
+    out = tempfile.TemporaryFile(buffering=0)  # a raw file: Streamlit reads raw and buffered readers only
+    text = io.TextIOWrapper(io.BufferedWriter(out), encoding="utf-8", newline="")
+    write_csv(run_columns({}, kind, metric), text)  # the header
+    rows = csv.writer(text, lineterminator="\n")  # C speed; floats by repr, NULL (None) as ""
+    for chunk in store.stream(kind, run_id):
+        rows.writerows(chunk)
+    text.flush()
+    text.detach().detach()  # the writers go, the file stays open
+    out.seek(0)
+    return out
 
 
 def curve_csv(step, epoch, lr, extra: dict | None = None) -> str:

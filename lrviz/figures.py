@@ -207,10 +207,11 @@ def _empty() -> dict[str, np.ndarray]:
 
 @dataclass
 class RunTrace:
-    """A run's metrics as column arrays, grown by the rows the store has not sent yet.
+    """A run's metrics as column arrays.
 
-    Kept per run in the page's session state: a live refresh asks the store only for rows
-    after last_step / last_epoch and appends them.
+    steps holds every step while width is 1; a longer run is read from its summary (lrviz.traces):
+    steps then holds each bucket of `width` steps as two points, its lowest and highest value at
+    its first and last step, and means its mean loss at its middle step.
     """
 
     label: str
@@ -220,6 +221,8 @@ class RunTrace:
     epochs: dict[str, np.ndarray] = field(default_factory=_empty)
     total_steps: int | None = None  # planned; None when unknown
     run_id: int | None = None
+    width: int = 1  # steps per point pair in `steps`
+    means: dict[str, np.ndarray] = field(default_factory=_empty)  # step, epoch, wall_time, loss
 
     STEP_COLUMNS = STEP_COLUMNS
     EPOCH_COLUMNS = EPOCH_COLUMNS
@@ -282,14 +285,16 @@ X_AXES = {"step": "optimizer step (batches)", "epoch": "epochs completed",
           "fraction": "fraction of training", "wall_time": "wall time (s since training began)"}
 
 
-def _step_x(t: RunTrace, x: str) -> np.ndarray:
-    step = t.steps["step"]
+def _step_x(t: RunTrace, x: str, rows: dict | None = None) -> np.ndarray:
+    """x of per-step rows (t.steps unless given, e.g. t.means)."""
+    rows = t.steps if rows is None else rows
+    step = rows["step"]
     if x == "epoch":
         return (step + 1.0) / t.steps_per_epoch
     if x == "fraction":
         return (step + 1.0) / (t.total_steps or max(t.last_step + 1, 1))
     if x == "wall_time":
-        return t.steps.get("wall_time", np.full(len(step), np.nan))
+        return rows.get("wall_time", np.full(len(step), np.nan))
     return step
 
 
@@ -307,8 +312,9 @@ def _epoch_x(t: RunTrace, x: str) -> np.ndarray:
 STEP_HOVER = "%{y:.4g}<br>step %{customdata[0]:,}, epoch %{customdata[1]}"
 
 
-def _step_extra(t: RunTrace) -> list:
-    return [t.steps["step"], t.steps.get("epoch", np.floor(t.steps["step"] / t.steps_per_epoch))]
+def _step_extra(t: RunTrace, rows: dict | None = None) -> list:
+    rows = t.steps if rows is None else rows
+    return [rows["step"], rows.get("epoch", np.floor(rows["step"] / t.steps_per_epoch))]
 
 
 def _epoch_extra(t: RunTrace) -> list:
@@ -339,7 +345,9 @@ def _colors(i: int, several: bool) -> tuple[str, str]:
 
 def lr_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step",
               title: str = "Learning rate the optimizer applied"):
-    lines = [_line(_step_x(t, x), t.steps["learning_rate"], "learning_rate", COLORS[i % len(COLORS)], shape="hv",
+    lines = [_line(_step_x(t, x), t.steps["learning_rate"],
+                   "learning_rate" + (f" (lowest and highest of each {t.width:,} steps)" if t.width > 1 else ""),
+                   COLORS[i % len(COLORS)], shape="hv",
                    extra=_step_extra(t), hover=STEP_HOVER, **_group(t))
              for i, t in enumerate(traces) if "learning_rate" in t.steps]
     layout = _layout(title, "learning rate", log_y, xtitle=X_AXES[x])
@@ -357,7 +365,9 @@ def loss_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step", sm
     for i, t in enumerate(traces):
         color, val_color = _colors(i, several)
         group = _group(t)
-        if "loss" in t.steps and len(t.steps["loss"]):
+        if t.width > 1 and "loss" in t.means and len(t.means["loss"]):
+            lines += _summarised_loss(t, x, smoothing, color, group)
+        elif "loss" in t.steps and len(t.steps["loss"]):
             sx, extra = _step_x(t, x), _step_extra(t)
             if smoothing > 0:  # its hover shows the raw value; the smoothed line's, step and epoch
                 lines.append(_line(sx, t.steps["loss"], "loss (raw)", color, width=1, opacity=0.25, **group))
@@ -369,6 +379,18 @@ def loss_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step", sm
                                extra=_epoch_extra(t), hover=STEP_HOVER, mode="lines+markers",
                                marker=dict(size=6), **group))
     return _figure(lines, _layout(title, "loss (training objective)", log_y, xtitle=X_AXES[x]))
+
+
+def _summarised_loss(t: RunTrace, x: str, smoothing: float, color: str, group: dict) -> list[dict]:
+    """A long run's loss from its summary: each bucket's range faint, its mean bold. Smoothing
+    by w per step is w**width per bucket: the EMA of the bucket means, as the exact one would
+    weigh a bucket-long stretch of steps."""
+    w = t.width
+    name = f"loss (mean of each {w:,} steps" + (f", smoothed {smoothing:g})" if smoothing > 0 else ")")
+    return [_line(_step_x(t, x), t.steps["loss"], f"loss (lowest and highest of each {w:,} steps)", color,
+                  width=1, opacity=0.25, **group),
+            _line(_step_x(t, x, t.means), smooth(t.means["loss"], smoothing ** w), name, color,
+                  extra=_step_extra(t, t.means), hover=STEP_HOVER, **group)]
 
 
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "mae": "mean absolute error"}

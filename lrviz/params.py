@@ -2,21 +2,52 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
 
 class ConfigError(ValueError):
-    """A bad config value. The message always names the field, the value and what is allowed."""
+    """A bad config value. The message always names the field, the value and what is allowed.
+
+    A value whose repr is long (a 75 MB list from an uploaded JSON) is kept as a Shortened
+    stand-in: pages keep these errors in their session and show them on every rerun.
+    """
 
     def __init__(self, field: str, value: Any, allowed: str):
-        self.field, self.value, self.allowed = field, value, allowed
-        super().__init__(f"{field}: got {_show(value)}; {allowed}")
+        self.value, text = _brief(value)
+        self.field, self.allowed = field, allowed
+        super().__init__(f"{field}: got {text if len(text) <= 80 else text[:77] + '...'}; {allowed}")
+
+    def detached(self) -> ConfigError:
+        """This error without the frames it went through, whose locals may hold the input it
+        refused: what a session or a cache may keep."""
+        self.__traceback__ = self.__context__ = self.__cause__ = None
+        return self
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+class Shortened(str):
+    """Stands in for a value too long to keep: its repr is the start of the value's repr."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+_CUT = "\x00"  # reprlib's mark where it left something out; repr() never writes this character
+_BRIEF = reprlib.Repr()
+_BRIEF.fillvalue, _BRIEF.maxlevel = _CUT, 4
+_BRIEF.maxstring = _BRIEF.maxlong = _BRIEF.maxother = 200
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = _BRIEF.maxfrozenset = 20
+
+
+def _brief(value: Any) -> tuple[Any, str]:
+    """(value, its repr), or a Shortened stand-in and its repr when the repr is long; the
+    work is bounded whatever the value's size."""
+    text = _BRIEF.repr(value)
+    if _CUT not in text and len(text) <= 200:
+        return value, repr(value)  # small: the exact repr (reprlib sorts a dict's keys)
+    text = text.replace(_CUT, "...")
+    return Shortened(text if len(text) <= 200 else text[:197] + "..."), text
 
 
 @dataclass(frozen=True)

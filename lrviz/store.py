@@ -11,6 +11,7 @@ import os
 import sqlite3
 import threading
 import time
+import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +25,14 @@ FINISHED = ("done", "stopped", "diverged", "failed", "interrupted")
 # as the run's `metric` says; val_ columns are None without validation data.
 STEP_COLUMNS = ("step", "epoch", "learning_rate", "loss", "wall_time")
 EPOCH_COLUMNS = ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time")
+# A run's steps summarised in at most SUMMARY_BUCKETS buckets of bucket_width(total_steps)
+# consecutive steps, kept as rows arrive: what the charts draw, read in milliseconds however
+# long the run. A chart draws each bucket's lowest and highest value (figures.MAX_POINTS in all,
+# about two per pixel column, as a line through every step would cover it). Downloads read the
+# exact rows.
+SUMMARY_BUCKETS = 1000
+SUMMARY_COLUMNS = ("bucket", "step_first", "step_last", "n", "lr_min", "lr_max", "loss_min", "loss_max",
+                   "loss_sum", "loss_n", "wall_min", "wall_max")
 RUN_COLUMNS = ("id", "name", "config", "status", "created", "started", "finished", "error", "metric",
                "epochs", "steps_per_epoch", "total_steps")
 
@@ -38,6 +47,10 @@ CREATE TABLE IF NOT EXISTS steps (
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, learning_rate REAL, loss REAL,
     val_loss REAL, metric REAL, val_metric REAL, wall_time REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets (
+    run_id INTEGER NOT NULL, bucket INTEGER NOT NULL, step_first INTEGER NOT NULL, step_last INTEGER NOT NULL,
+    n INTEGER NOT NULL, lr_min REAL, lr_max REAL, loss_min REAL, loss_max REAL, loss_sum REAL NOT NULL,
+    loss_n INTEGER NOT NULL, wall_min REAL, wall_max REAL, PRIMARY KEY (run_id, bucket)) WITHOUT ROWID;
 """
 # Columns added since the first schema: a store file written before them gains them on open
 # (their old rows read None).
@@ -50,6 +63,21 @@ class StoreError(ConfigError):
     def __init__(self, path, reason: str):
         super().__init__("LRVIZ_HOME", str(path),
                          f"{reason}; set LRVIZ_HOME to a writable folder with free space")
+
+
+
+class RunGone(ConfigError):
+    """A write to a run that was deleted (by another page, or while its worker was stopping)."""
+
+    def __init__(self, run_id: int):
+        super().__init__("run", run_id, f"run {run_id} no longer exists (it was deleted)")
+
+
+def clean_name(name: str | None) -> str:
+    """A run name as it is stored: control and format characters go (a bidi override shows
+    text reversed, zero-width ones make a name look empty or like another), and so does
+    surrounding whitespace; plain spaces inside stay."""
+    return "".join(c for c in name or "" if unicodedata.category(c) not in ("Cc", "Cf")).strip()
 
 
 def default_home() -> Path:
@@ -132,6 +160,7 @@ class Store:
     def create_run(self, name: str | None, config: dict, epochs: int | None = None,
                    steps_per_epoch: int | None = None) -> int:
         total = epochs * steps_per_epoch if epochs and steps_per_epoch else None
+        name = clean_name(name)
         with self._write() as db:
             cur = db.execute(
                 "INSERT INTO runs (name, config, status, created, epochs, steps_per_epoch, total_steps)"
@@ -147,7 +176,7 @@ class Store:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         now = time.time()
-        with self._write() as db:
+        with self._write() as db:  # a deleted run has no row to update: nothing is written
             db.execute(
                 "UPDATE runs SET status = ?, error = ?, metric = COALESCE(?, metric),"
                 " started = CASE WHEN ? = 'running' THEN ? ELSE started END,"
@@ -181,12 +210,17 @@ class Store:
         return _run_dict(rows[0]) if rows else None
 
     def rename(self, run_id: int, name: str) -> None:
+        shown = clean_name(name)
+        if not shown:
+            raise ConfigError("name", name, "allowed: any text with at least one visible character (control,"
+                                            " format and zero-width characters are removed)")
         with self._write() as db:
-            db.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+            if db.execute("UPDATE runs SET name = ? WHERE id = ?", (shown, run_id)).rowcount == 0:
+                raise RunGone(run_id)  # deleted by another page meanwhile: the rename must not vanish silently
 
     def delete(self, run_id: int) -> None:
         with self._write() as db:
-            for table, key in (("steps", "run_id"), ("epochs", "run_id"), ("runs", "id")):
+            for table, key in (("steps", "run_id"), ("buckets", "run_id"), ("epochs", "run_id"), ("runs", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {key} = ?", (run_id,))
 
     # --- metrics -------------------------------------------------------------------------
@@ -207,7 +241,13 @@ class Store:
             names = ", ".join(("run_id", *columns))
             marks = ", ".join("?" * (len(columns) + 1))
             with self._write() as db:
+                # Checked in the same transaction as the insert: a worker's last flush after a
+                # delete would otherwise leave rows that no run owns and nothing removes.
+                if not db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+                    raise RunGone(run_id)
                 db.executemany(f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})", rows)
+                if table == "steps":
+                    self._add_buckets(db, run_id, rows)
 
     def steps(self, run_id: int, after: int = -1) -> dict[str, list]:
         """Columns of the steps after `after`, in order: {"step": [...], "epoch": [...], ...}."""
@@ -221,11 +261,95 @@ class Store:
                           f" ORDER BY {key}", (run_id, after))
         return {c: list(v) for c, v in zip(columns, zip(*rows))} if rows else {c: [] for c in columns}
 
+    # --- the charts' summary and the exact rows for downloads ------------------------------
+
+    def summary(self, run_id: int, after: int = -1) -> dict[str, list]:
+        """Columns of the run's buckets from bucket `after` on (it may have grown since it was
+        read), in SUMMARY_COLUMNS order. A run stored before buckets existed gets them here, once."""
+        rows = self._read(f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM buckets WHERE run_id = ? AND bucket >= ?"
+                          " ORDER BY bucket", (run_id, after))
+        if not rows and after < 0 and self._read("SELECT 1 FROM steps WHERE run_id = ? LIMIT 1", (run_id,)):
+            self._summarise_stored(run_id)
+            return self.summary(run_id, after)
+        return {c: list(v) for c, v in zip(SUMMARY_COLUMNS, zip(*rows))} if rows else {c: [] for c in SUMMARY_COLUMNS}
+
+    def _add_buckets(self, db, run_id: int, rows: list[tuple]) -> None:
+        """Fold step rows (run_id first, as _append holds them) into their buckets, inside
+        _append's transaction: the summary never lags or leads the steps."""
+        total = db.execute("SELECT total_steps FROM runs WHERE id = ?", (run_id,)).fetchone()
+        width = bucket_width(total[0] if total else None)
+        marks = ", ".join("?" * (len(SUMMARY_COLUMNS) + 1))
+        db.executemany(f"INSERT INTO buckets (run_id, {', '.join(SUMMARY_COLUMNS)}) VALUES ({marks})"
+                       f" ON CONFLICT (run_id, bucket) DO UPDATE SET {_MERGE}",
+                       [(run_id, *b) for b in _buckets(rows, width)])
+
+    def _summarise_stored(self, run_id: int) -> None:
+        # SQL's MIN, MAX and TOTAL skip NULLs as _buckets skips NaNs: the same buckets.
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM buckets WHERE run_id = ? LIMIT 1", (run_id,)).fetchone():
+                return  # another reader did it first
+            total = db.execute("SELECT total_steps FROM runs WHERE id = ?", (run_id,)).fetchone()
+            width = bucket_width(total[0] if total else None)
+            db.execute(f"INSERT INTO buckets (run_id, {', '.join(SUMMARY_COLUMNS)}) SELECT run_id, step / ?,"
+                       " MIN(step), MAX(step), COUNT(*), MIN(learning_rate), MAX(learning_rate), MIN(loss),"
+                       " MAX(loss), TOTAL(loss), COUNT(loss), MIN(wall_time), MAX(wall_time) FROM steps"
+                       " WHERE run_id = ? GROUP BY step / ?", (width, run_id, width))
+
+    def stream(self, table: str, run_id: int, chunk: int = 65_536):
+        """The run's exact rows of "steps" or "epochs" (tuples in STEP_COLUMNS / EPOCH_COLUMNS
+        order), in lists of at most `chunk` rows: a download of two million steps never holds them all."""
+        key, columns = {"steps": ("step", STEP_COLUMNS), "epochs": ("epoch", EPOCH_COLUMNS)}[table]
+        after = -1
+        while True:
+            rows = self._read(f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ? AND {key} > ?"
+                              f" ORDER BY {key} LIMIT ?", (run_id, after, chunk))
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
     def last(self, run_id: int) -> tuple[int, int]:
         """(last step, last complete epoch) recorded, -1 when none: what progress shows."""
         step = self._read("SELECT MAX(step) FROM steps WHERE run_id = ?", (run_id,))[0][0]
         epoch = self._read("SELECT MAX(epoch) FROM epochs WHERE run_id = ?", (run_id,))[0][0]
         return (-1 if step is None else step), (-1 if epoch is None else epoch)
+
+
+def bucket_width(total_steps: int | None) -> int:
+    """Steps per summary bucket: 1 (every step exact) up to SUMMARY_BUCKETS steps."""
+    return max(1, -(-(total_steps or 0) // SUMMARY_BUCKETS))
+
+
+# Merging a batch's bucket into the stored one. SQLite's two-argument min() and max() are NULL
+# when either side is (a NaN is stored as NULL): coalesce makes a missing side the other one.
+_MERGE = ", ".join(
+    [f"{c} = {f}(coalesce({c}, excluded.{c}), coalesce(excluded.{c}, {c}))"
+     for c, f in (("step_first", "min"), ("step_last", "max"), ("lr_min", "min"), ("lr_max", "max"),
+                  ("loss_min", "min"), ("loss_max", "max"), ("wall_min", "min"), ("wall_max", "max"))]
+    + [f"{c} = {c} + excluded.{c}" for c in ("n", "loss_sum", "loss_n")])
+
+
+def _buckets(rows: list[tuple], width: int) -> list[tuple]:
+    """SUMMARY_COLUMNS rows of the buckets that step rows (run_id, *STEP_COLUMNS) fall in.
+    NaN-aware: a missing value is left out of min, max and mean, and a bucket of none is NULL."""
+    import numpy as np
+
+    a = np.array([r[1:len(STEP_COLUMNS) + 1] for r in rows], dtype=np.float64)  # None becomes NaN
+    a = a[np.argsort(a[:, 0], kind="stable")]
+    step, lr, loss, wall = a[:, 0], a[:, 2], a[:, 3], a[:, 4]
+    bucket = step.astype(np.int64) // width
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    finite = ~np.isnan(loss)
+
+    def each(ufunc, values, whole=False):
+        with np.errstate(invalid="ignore"):
+            out = ufunc.reduceat(values, starts)
+        return out.astype(np.int64).tolist() if whole else [None if v != v else v for v in out.tolist()]
+
+    return list(zip(bucket[starts].tolist(), step[starts].astype(np.int64).tolist(), each(np.maximum, step, True),
+                    np.diff(np.r_[starts, len(bucket)]).tolist(), each(np.fmin, lr), each(np.fmax, lr),
+                    each(np.fmin, loss), each(np.fmax, loss), each(np.add, np.where(finite, loss, 0.0)),
+                    each(np.add, finite.astype(np.int64), True), each(np.fmin, wall), each(np.fmax, wall)))
 
 
 def _run_dict(row: tuple) -> dict:

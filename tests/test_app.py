@@ -33,6 +33,8 @@ def home(tmp_path_factory):
 
 @pytest.fixture
 def downloads(monkeypatch):
+    from streamlit.runtime.download_data_util import convert_data_to_bytes_and_infer_mime as as_bytes
+
     """file name -> the bytes a download button would send (deferred ones are called)."""
     seen = {}
     add, add_deferred = MediaFileManager.add, MediaFileManager.add_deferred
@@ -43,7 +45,7 @@ def downloads(monkeypatch):
         return add(self, data, mimetype, coordinates, file_name, is_for_static_download)
 
     def record_deferred(self, fn, mimetype, coordinates, file_name=None, **kw):
-        seen[file_name] = fn
+        seen[file_name] = lambda: as_bytes(fn(), TypeError(f"{file_name}: not bytes, text or a file"))[0]
         return add_deferred(self, fn, mimetype, coordinates, file_name=file_name, **kw)
 
     monkeypatch.setattr(MediaFileManager, "add", record)
@@ -277,6 +279,16 @@ def test_a_links_chart_options_are_drawn_on_its_very_first_run():
     at.query_params["p.log_y"] = "true"
     at.run()
     assert spec(at)["layout"]["yaxis"]["type"] == "log"
+
+
+def test_a_formula_that_goes_negative_late_in_the_run_is_refused_and_cannot_train():
+    at = ok(app())
+    at.number_input(key="training.epochs").set_value(30).run()  # 1,500 steps
+    at.selectbox(key="s.family").set_value("expression").run()
+    at.text_area(key="s.expression.expression").set_value("lr0 * (1 - step / 1100)").run()
+    text = errors(at)
+    assert "schedule.expression" in text and "at step 1,101 (epoch 22, with 50 steps per epoch)" in text
+    assert open_tab(at, "Train").button(key="train.start").disabled
 
 
 def test_a_comparison_formula_that_goes_bad_in_the_run_is_refused_naming_it():

@@ -3,8 +3,11 @@ configs. Each is refused as one ConfigError that names the field (data.path or d
 the value and what is allowed, before anything downstream sees a partly read table."""
 import base64
 import json
+from pathlib import Path
 
 import pytest
+
+from streamlit.testing.v1 import AppTest
 
 from lrviz import config, data, urlstate
 from lrviz.params import ConfigError
@@ -31,6 +34,7 @@ CORPUS = {
                          + "1\n").encode(), "data.path", "500"),
     "a 10 MB cell": (b"a,b\n1," + b"7" * 10_000_000 + b"\n2,1\n", "data.path", "65,536"),
     "header only": (b"a,b,label\n", "data.path", "at least 2"),
+    "30,000 duplicate names": (b"a," * 29_999 + b"a\n" + b"1," * 29_999 + b"1\n", "data.path", "'a'"),
 }
 
 
@@ -120,3 +124,27 @@ def test_a_nan_in_an_uploaded_config_names_its_field():
     with pytest.raises(ConfigError) as err:
         config.loads(text)
     assert err.value.field == "optimizer.beta_2"
+
+
+HUGE = [1] * 10**6  # what a 3 MB uploaded config can hold in one list
+
+
+def test_an_error_about_a_huge_value_keeps_only_its_start():
+    text = json.dumps({"schedule": {"class_name": "PiecewiseConstantDecay",
+                                    "config": {"boundaries": HUGE, "values": [0.1, 0.01]}}})
+    with pytest.raises(ConfigError) as err:
+        config.loads(text)
+    assert err.value.field == "schedule.config.boundaries"
+    assert repr(err.value.value).startswith("[1, 1, 1") and len(repr(err.value.value)) <= 200
+    assert len(str(err.value)) < 400
+
+
+def test_a_refused_config_upload_leaves_no_copy_of_it_in_the_session(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRVIZ_HOME", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60).run()
+    huge = json.dumps({"schedule": make("constant"), "model": {"hidden_units": HUGE}}).encode()
+    at.file_uploader(key="config_upload").set_value(("c.json", huge, "application/json")).run()
+    assert not at.exception and "Uploaded config refused" in " ".join(e.value for e in at.error)
+    error = at.session_state["upload_error"]  # kept for every rerun of this session
+    assert len(repr(error.value)) <= 200
+    assert error.__traceback__ is None and error.__context__ is None  # frames would hold the upload

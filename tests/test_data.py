@@ -1,4 +1,5 @@
 """Datasets: shapes, the split contract of config.train_size, determinism, and CSV checks."""
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,75 @@ def test_a_changed_file_is_read_again(tmp_path):
     assert data.csv_rows(path) == 2
     write(tmp_path, "a,b\n1,0\n2,1\n3,0\n4,1\n")
     assert data.csv_rows(path) == 4
+
+
+def test_a_text_column_may_hold_NA_as_a_value(tmp_path):
+    # Country codes: "NA" is Namibia, not a missing value.
+    rows = "\n".join(f"{code},{i},{i % 2}" for i, code in enumerate(["US", "NA", "FR", "NA"] * 10))
+    path = write(tmp_path, "country,x,label\n" + rows + "\n")
+    assert data.load(section(name="csv", path=path)).feature_names == ("x",)  # a text column is no feature
+    d = data.load(section(name="csv", path=path, target="country"))
+    assert (d.task, d.n_classes) == ("multiclass", 3)  # FR, NA, US
+
+
+@pytest.mark.parametrize("cell", ["NA", "nan", "NaN", "null", "N/A"])
+def test_a_missing_value_marker_in_a_column_of_numbers_is_refused_naming_the_cell(tmp_path, cell):
+    path = write(tmp_path, f"a,b,c\n1,2,0\n4,{cell},1\n8,9,0\n")
+    with pytest.raises(ConfigError) as err:
+        data.load(section(name="csv", path=path))
+    assert err.value.field == "data.path"
+    assert all(w in str(err.value) for w in (repr(cell), "'b'", "data row 2"))
+
+
+def test_duplicate_column_names_are_refused_naming_the_first(tmp_path):
+    path = write(tmp_path, "a,b,c,b,a\n1,2,3,4,0\n5,6,7,8,1\n")
+    with pytest.raises(ConfigError) as err:
+        data.csv_rows(path)
+    assert err.value.field == "data.path" and "'b'" in str(err.value) and "'a'" not in str(err.value)
+
+
+def test_checking_a_csv_holds_one_chunk_at_a_time_and_keeps_no_table(tmp_path):
+    rows, columns = 100_000, 100
+    table_bytes = rows * columns * 8  # the numbers as float64: 80 MB
+    line = ",".join(str(i % 10) for i in range(columns - 1))
+    path = write(tmp_path, ",".join(f"c{i}" for i in range(columns)) + "\n"
+                 + "".join(f"{line},{i % 2}\n" for i in range(rows)))
+    data.csv_rows(str(EXAMPLE))  # pandas' own first import is no part of the table
+    tracemalloc.start()  # counts NumPy's and pandas' arrays, and the bytes and text Python reads
+    try:
+        assert data.csv_rows(path) == rows
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    chunks = 4 * data.CHUNK_CELLS * 8  # a chunk's numbers as parsed, as float64, and their masks
+    assert chunks < table_bytes / 2 and peak < chunks, f"peak {peak / 2**20:.0f} MiB"
+    assert held < 2**20, f"{held / 2**20:.1f} MiB kept after the check"  # the server keeps no table
+
+
+def test_what_the_server_keeps_of_a_csv_is_its_size_header_and_text_columns(tmp_path):
+    path = write(tmp_path, "x,name,label\n1,ab,0\n2,cd,1\n")
+    table = data.csv_table(path)
+    assert (table.rows, table.columns, table.text) == (2, ("x", "name", "label"), {"name"})
+
+
+CANNOT_TRAIN = {  # sound tables whose columns cannot train: (text, data section keys)
+    "a missing target": ("a,label\n1,0\n2,1\n", {"target": "lable"}),
+    "one class": ("a,label\n1,1\n2,1\n3,1\n", {}),
+    "a text target for regression": ("a,label\n1,x\n2,y\n3,x\n", {"task": "regression"}),
+    "no numeric feature": ("name,label\nx,1\ny,0\nz,1\n", {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CANNOT_TRAIN))
+def test_check_refuses_what_load_refuses_without_reading_the_features(tmp_path, case):
+    text, keys = CANNOT_TRAIN[case]
+    cfg = section(name="csv", path=write(tmp_path, text), **keys)
+    with pytest.raises(ConfigError) as loaded:
+        data.load(cfg)
+    with pytest.raises(ConfigError) as checked:
+        data.check(cfg)
+    assert str(checked.value) == str(loaded.value)
+
+
+def test_check_passes_a_csv_that_trains():
+    data.check(section(name="csv", path=str(EXAMPLE)))

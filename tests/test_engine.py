@@ -4,6 +4,7 @@ One engine with one worker serves the whole module (a worker pays ~5 s of Tensor
 """
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -193,3 +194,52 @@ def test_workers_exit_when_the_app_process_dies(tmp_path):
     app.kill()
     app.wait()
     wait_for(lambda: not _alive(worker))
+
+
+def rows_of(store, run_id) -> dict:
+    """How many rows each table holds for the run, read straight from the file."""
+    db = sqlite3.connect(store.path)
+    try:
+        return {t: db.execute(f"SELECT COUNT(*) FROM {t} WHERE {key} = ?", (run_id,)).fetchone()[0]
+                for t, key in (("runs", "id"), ("steps", "run_id"), ("epochs", "run_id"))}
+    finally:
+        db.close()
+
+
+NO_ROWS = {"runs": 0, "steps": 0, "epochs": 0}
+
+
+def test_a_run_queued_behind_a_stopped_run_whose_worker_is_ended_trains_on_a_fresh_worker(engine, monkeypatch):
+    # Bug: _enforce_stops killed the worker and cleared its run, and _dispatch, in the same
+    # monitor pass, still saw it idle (alive until reaped) and handed it the next run, which
+    # then failed with "worker process died (signal 9)".
+    monkeypatch.setattr(enginemod, "STOP_GRACE_S", 0.0)
+    stopped, queued = engine.submit(LONG), engine.submit(SHORT)
+    wait_for(lambda: engine.store.steps(stopped)["step"])
+    (pid,) = engine.workers()
+    os.kill(pid, signal.SIGSTOP)  # as if inside one long graph call: it cannot honour Stop
+    engine.stop(stopped)
+    wait_for(lambda: finished(engine, queued))
+    assert status(engine, stopped) == "stopped"
+    assert status(engine, queued) == "done" and engine.progress(queued)["error"] is None
+    assert len(engine.workers()) == 1 and engine.workers() != [pid]
+
+
+def test_deleting_a_running_run_frees_its_worker_for_the_next_run_and_leaves_no_row(engine):
+    deleted, successor = engine.submit(LONG), engine.submit(SHORT)
+    wait_for(lambda: len(engine.store.steps(deleted)["step"]) >= 10)
+    engine.delete(deleted)
+    assert engine.progress(deleted) is None and deleted not in engine.active()
+    wait_for(lambda: finished(engine, successor))
+    assert status(engine, successor) == "done" and engine.progress(successor)["step"] == 15
+    time.sleep(2 * enginemod.FLUSH_S)  # a late flush of the deleted run would have landed by now
+    assert rows_of(engine.store, deleted) == NO_ROWS
+
+
+def test_deleting_a_queued_run_takes_it_out_of_the_queue(engine):
+    running, deleted, after = engine.submit(LONG), engine.submit(SHORT), engine.submit(SHORT)
+    engine.delete(deleted)
+    assert deleted not in engine.active() and engine.progress(after)["queue_position"] == 1
+    engine.stop(running)
+    wait_for(lambda: finished(engine, after))
+    assert status(engine, after) == "done" and rows_of(engine.store, deleted) == NO_ROWS

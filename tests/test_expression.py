@@ -148,6 +148,19 @@ def test_a_bad_rate_is_quoted_with_the_runs_own_steps_per_epoch():
         check("lr0 * (1 - step / 50)", training={"batch_size": 64})
 
 
+def test_a_formula_infinite_at_every_step_of_this_run_is_refused_at_step_0():
+    # Fine over any other steps per epoch; the default data give exactly 50.
+    with pytest.raises(ConfigError, match=r"gives the rate inf at step 0 \(epoch 0, with 50 steps per epoch\)"):
+        check("lr0 / (steps_per_epoch - 50)")
+
+
+def test_every_step_of_a_two_million_step_run_is_checked():
+    run = {"batch_size": 1, "epochs": 1250}  # 1,600 training rows a step each: 2,000,000 steps
+    with pytest.raises(ConfigError, match=r"at step 1,999,991 \(epoch 1249,"):
+        check("lr0 * (1 - step / 1999990)", training=run)
+    assert check("lr0 * (1 - step / 2000000)", training=run)
+
+
 def test_a_formula_that_goes_bad_only_after_the_run_ends_is_accepted():
     assert check("lr0 * (1 - step / 5000)")["expression"] == "lr0 * (1 - step / 5000)"
 

@@ -340,3 +340,82 @@ def test_a_csv_that_cannot_train_is_refused_at_submit_without_creating_a_run(eng
         engine.submit(cfg(2, data={"name": "csv", "path": str(path), "target": "label"}))
     assert err.value.field == "data.target"
     assert len(engine.store.runs()) == before
+
+
+# --- (e) a run deleted or renamed while a page uses it ----------------------------------------
+
+class TickingSession(Session):
+    """A Session that can also tick a checkbox, by key (the page's Delete asks for one): a
+    browser sends every widget's state with each rerun, so ticked boxes go with every later one."""
+
+    def __init__(self, url: str, query: str = ""):
+        self.checkboxes, self.ticked = {}, []
+        super().__init__(url, query)
+        send = self.ws.send
+
+        def send_with_ticks(data: bytes) -> None:
+            from streamlit.proto.BackMsg_pb2 import BackMsg
+
+            msg = BackMsg.FromString(data)
+            for key in self.ticked:
+                widget = msg.rerun_script.widget_states.widgets.add()
+                widget.id, widget.bool_value = self.checkboxes[key], True
+            send(msg.SerializeToString())
+
+        self.ws.send = send_with_ticks
+
+    def _element(self, el) -> None:
+        super()._element(el)
+        if el.WhichOneof("type") == "checkbox":
+            self.checkboxes[el.checkbox.id.rsplit("-", 1)[-1]] = el.checkbox.id
+
+    def tick(self, key: str) -> None:
+        self.ticked.append(key)
+        self.rerun()
+
+
+@pytest.mark.slow
+def test_a_live_view_stops_refreshing_once_another_page_deletes_its_run(server):
+    # Bug: the live fragment returned early on a deleted run and kept its 1 s timer for good,
+    # while the deleted run trained on in its worker.
+    store = Store(server["home"])
+    owner, other = Session(server["url"], LONG), TickingSession(server["url"])
+    owner.open_tab("Train")
+    owner.press("train.start")
+    (run,) = (r["id"] for r in store.runs())
+    owner.wait_for("Running")
+    assert owner.auto  # the live view refreshes itself
+    other.open_tab("Runs")  # its first run is the only one: the box to delete from shows it
+    other.tick("runs.sure")
+    other.press("runs.delete")
+    assert store.runs() == []
+    owner.rerun(fragment=owner.auto[1])  # the timer's next tick
+    assert owner.auto is None
+    assert not owner.exceptions and not other.exceptions
+
+
+def test_renaming_a_run_that_another_page_deleted_says_it_no_longer_exists(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    store = Store(home)
+    store.create_run("kept", cfg(2), 2, 5)
+    gone = store.create_run("gone", cfg(2), 2, 5)
+    at = open_tab(page_at(home, monkeypatch), "Runs")
+    at.selectbox(key="runs.target").set_value(gone)
+    at.text_input(key="runs.new_name").set_value("renamed").run()
+    store.delete(gone)  # another page, meanwhile
+    at.button(key="runs.rename").click().run()
+    assert f"The store refused** — run: run {gone} no longer exists (it was deleted)" in errors(at)
+    assert not at.exception, [e.value for e in at.exception]
+    assert [r["name"] for r in store.runs()] == ["kept"]
+
+
+def test_a_rename_to_only_invisible_characters_is_refused_naming_the_field(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    run = Store(home).create_run("kept", cfg(2), 2, 5)
+    at = open_tab(page_at(home, monkeypatch), "Runs")
+    at.text_input(key="runs.new_name").set_value("\u200b\u202e\u200b").run()
+    at.button(key="runs.rename").click().run()
+    assert "The store refused** — name: allowed: any text with at least one visible character" in errors(at)
+    assert Store(home).run(run)["name"] == "kept"

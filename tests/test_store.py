@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from lrviz.params import ConfigError
 from lrviz.store import EPOCH_COLUMNS, STEP_COLUMNS, Store, StoreError, default_home
 
 CFG = {"schedule": {"kind": "constant", "learning_rate": 0.01}}
@@ -199,3 +200,60 @@ def test_write_errors_become_store_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "_db", lambda: Full())
     with pytest.raises(StoreError, match="full"):
         store.append_steps(rid, steps(0, 2))
+
+
+def test_metric_rows_for_a_deleted_run_are_refused_and_leave_no_row(tmp_path):
+    # A worker's last flush after the run was deleted must not recreate orphan rows.
+    store = Store(tmp_path)
+    rid = store.create_run("a", CFG)
+    store.append_steps(rid, steps(0, 3))
+    store.delete(rid)
+    for append, rows in ((store.append_steps, steps(3, 2)), (store.append_epochs, [(0, 0.01, 0.5, 0.6, 0.8, 0.7, 0.1)])):
+        with pytest.raises(ConfigError, match=f"run {rid} no longer exists"):
+            append(rid, rows)
+    assert store.steps(rid)["step"] == [] and store.epochs(rid)["epoch"] == []
+
+
+def test_a_status_set_on_a_deleted_run_changes_nothing(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run("a", CFG)
+    store.delete(rid)
+    store.set_status(rid, "stopped")
+    assert not store.finish_if_active(rid, "failed", "late")
+    assert store.run(rid) is None and store.runs() == []
+
+
+def test_renaming_a_deleted_run_says_it_no_longer_exists(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run("a", CFG)
+    store.delete(rid)
+    with pytest.raises(ConfigError) as err:
+        store.rename(rid, "too late")
+    assert err.value.value == rid and f"run {rid} no longer exists (it was deleted)" in str(err.value)
+    assert store.runs() == []
+
+
+BIDI_AND_ZERO_WIDTH = "\u202e\u200b\u2066\ufeff\u00ad\x07\t"  # Cf and Cc characters
+
+
+def test_run_names_lose_control_and_format_characters_and_surrounding_spaces(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run(f"  my\u202e run{BIDI_AND_ZERO_WIDTH} 2 ", CFG)
+    assert store.run(rid)["name"] == "my run 2"
+    store.rename(rid, "\u200bfinal\u202dcut\n")
+    assert store.run(rid)["name"] == "finalcut"
+
+
+def test_a_name_that_is_only_invisible_characters_gets_the_automatic_name(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run(f" {BIDI_AND_ZERO_WIDTH} ", CFG)
+    assert store.run(rid)["name"] == f"run {rid}"
+
+
+def test_renaming_to_only_invisible_characters_is_refused_naming_the_field(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run("kept", CFG)
+    with pytest.raises(ConfigError) as err:
+        store.rename(rid, "\u200b\u200b \u202e")
+    assert err.value.field == "name" and "visible character" in err.value.allowed
+    assert store.run(rid)["name"] == "kept"

@@ -163,6 +163,7 @@ class Session:
                           max_size=None, open_timeout=timeout)
         self.query, self.timeout, self.page_hash = query, timeout, ""
         self.buttons, self.texts, self.frames, self.exceptions = {}, [], [], []
+        self.multiselects, self.chosen, self.charts = {}, {}, {}  # key -> id; id -> labels; key -> spec
         self.tabs, self.open, self._tabs_id = {}, {}, None  # label -> tabs widget id; id -> open label
         self.auto = None  # (seconds, fragment id) while a fragment asks to be rerun
         self.rerun()
@@ -177,16 +178,25 @@ class Session:
         for widget_id, label in self.open.items():  # a browser sends every widget's state
             widget = state.widget_states.widgets.add()
             widget.id, widget.string_value = widget_id, label
+        for widget_id, labels in self.chosen.items():
+            widget = state.widget_states.widgets.add()
+            widget.id = widget_id
+            widget.string_array_value.data.extend(labels)
         if press:
             widget = state.widget_states.widgets.add()
             widget.id, widget.trigger_value = self.buttons[press], True
         if not fragment:
-            self.texts, self.frames = [], []
+            self.texts, self.frames, self.charts = [], [], {}
         self.ws.send(msg.SerializeToString())
         self._read_until_finished()
 
     def press(self, key: str) -> None:
         self.rerun(press=key)
+
+    def choose(self, key: str, labels: list[str]) -> None:
+        """Set a multiselect (by key) to these option labels, as a click in the browser does."""
+        self.chosen[self.multiselects[key]] = labels
+        self.rerun()
 
     def open_tab(self, name: str) -> None:
         """Click the tab whose label ends with `name` (only the open tab's content is drawn)."""
@@ -229,6 +239,10 @@ class Session:
         kind = el.WhichOneof("type")
         if kind == "button":
             self.buttons[el.button.id.rsplit("-", 1)[-1]] = el.button.id  # ids end with the key
+        elif kind == "multiselect":
+            self.multiselects[el.multiselect.id.rsplit("-", 1)[-1]] = el.multiselect.id
+        elif kind == "plotly_chart":
+            self.charts[el.plotly_chart.id.rsplit("-", 1)[-1]] = el.plotly_chart.spec
         elif kind == "alert":
             self.texts.append(el.alert.body)
         elif kind == "dataframe":
