@@ -10,8 +10,8 @@ warm-up, methods interleaved round by round so that machine noise hits all of th
   lrviz            lrviz.train.run: model.fit, real schedule, val_loss and metric every epoch,
                    learning rate and loss of every step recorded
 
-Then, with an Engine: time from submit to the first stored point with warm workers, and a
-worker's memory (RSS) over consecutive runs.
+Then, with the spawned pool (lrviz.pool): time from submit to the first stored point with
+warm workers, and a worker's memory (RSS) over consecutive runs.
 
     python benchmarks/bench_training.py [--quick]
 """
@@ -163,9 +163,9 @@ def engine_checks(runs: int, latency_runs: int) -> tuple[list[float], list[float
     recycles a worker whose memory grew, so also count the worker processes seen."""
     import tempfile
 
-    from lrviz.engine import Engine
+    from lrviz.pool import Pool
 
-    engine = Engine(tempfile.mkdtemp(prefix="lrviz-bench-"), max_workers=1)
+    engine = Pool(tempfile.mkdtemp(prefix="lrviz-bench-"), max_workers=1)
     try:
         engine.wait_ready()
         quick = {"schedule": SCHEDULE, "training": {"epochs": 5}}
@@ -177,7 +177,7 @@ def engine_checks(runs: int, latency_runs: int) -> tuple[list[float], list[float
                 time.sleep(0.002)
             if i < latency_runs:
                 latencies.append(time.perf_counter() - t0)
-            while engine.progress(rid)["status"] in ("queued", "running"):
+            while engine.progress(rid).status in ("queued", "running"):
                 time.sleep(0.01)
             if i < runs:
                 pids.update(engine.workers())

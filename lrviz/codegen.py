@@ -1,132 +1,24 @@
 """keras_script(config): a standalone Python script that reproduces a run with plain Keras.
 
 The script imports only keras, numpy and scikit-learn (plus the standard library). It trains
-the run lrviz trains: the same data, initial weights, batch order (data.epoch_order, written
-once for both), loss, metric and compile settings. Its schedule is written out as ordinary
-Keras code: Keras's own classes from their config, epoch formulas as `def` functions for
-LearningRateScheduler, and the other per-step formulas as small LearningRateSchedule
-subclasses written with keras.ops. It writes its per-epoch history and the learning rate the
-optimizer applied at every step to CSV.
+the run lrviz trains: the same data (the dataset's loader, data.labelled and data.split, written
+once for both), initial weights, batch order (data.epoch_order), loss, metric and compile
+settings. Its schedule is ordinary Keras code: Keras's own classes from their config; every other
+per-step family as lrviz trains it, CurveSchedule over the family's own curve function (the
+catalogue's source, carried with Timeline and its helpers), a warmup as the Warmup join; epoch
+formulas as `def` functions for LearningRateScheduler. It writes its per-epoch history and the
+learning rate the optimizer applied at every step to CSV.
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import pprint
+from pathlib import Path
 
-from .data import epoch_order
-from .schedules import FAMILIES, family_id, params_of
-
-# --- per-step formulas, written out -----------------------------------------------------
-FORMULAS = {
-    "constant": '''
-class Constant(keras.optimizers.schedules.LearningRateSchedule):
-    def __init__(self, learning_rate):
-        self.learning_rate = learning_rate
-
-    def __call__(self, step):
-        return ops.cast(self.learning_rate, "float32") + 0.0 * ops.cast(step, "float32")
-''',
-    "cyclical": '''
-class Cyclical(keras.optimizers.schedules.LearningRateSchedule):
-    """Smith's cyclical learning rate: triangular, triangular2 or exp_range."""
-
-    def __init__(self, initial_learning_rate, maximal_learning_rate, step_size, mode, gamma):
-        self.low, self.high, self.half = initial_learning_rate, maximal_learning_rate, float(step_size)
-        self.mode, self.gamma = mode, gamma
-
-    def __call__(self, step):
-        s = ops.cast(step, "float32")
-        cycle = ops.floor(1.0 + s / (2.0 * self.half))
-        x = ops.abs(s / self.half - 2.0 * cycle + 1.0)
-        if self.mode == "triangular2":
-            scale = ops.power(0.5, cycle - 1.0)
-        elif self.mode == "exp_range":
-            scale = ops.power(self.gamma, s)
-        else:
-            scale = 1.0
-        return self.low + (self.high - self.low) * ops.maximum(0.0, 1.0 - x) * scale
-''',
-    "one_cycle": '''
-class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """PyTorch's OneCycleLR over the whole run (total_steps)."""
-
-    def __init__(self, maximal_learning_rate, pct_start, anneal_strategy, div_factor,
-                 final_div_factor, three_phase, total_steps):
-        top = maximal_learning_rate
-        low = top / div_factor
-        final = low / final_div_factor
-        n = total_steps
-        up_end = pct_start * n - 1.0
-        if three_phase:
-            self.phases = [(up_end, low, top), (2.0 * pct_start * n - 2.0, top, low), (n - 1.0, low, final)]
-        else:
-            self.phases = [(up_end, low, top), (n - 1.0, top, final)]
-        self.cos = anneal_strategy == "cos"
-
-    def anneal(self, start, end, pct):
-        if self.cos:
-            # (1 + cos(pi p)) / 2 written as cos(pi p / 2) ** 2: no float32 cancellation near p = 1.
-            return end + (start - end) * ops.cos(0.5 * math.pi * pct) ** 2
-        return start * (1.0 - pct) + end * pct  # exact at both ends in float32 too
-
-    def __call__(self, step):
-        s = ops.cast(step, "float32")
-        begins = [0.0] + [end for end, _, _ in self.phases[:-1]]
-        lr = None
-        for (end, a, b), begin in reversed(list(zip(self.phases, begins))):
-            here = self.anneal(a, b, (s - begin) / max(end - begin, 1e-12))
-            lr = here if lr is None else ops.where(s <= end, here, lr)
-        return lr
-''',
-    "warmup_stable_decay": '''
-class WarmupStableDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup, a plateau at the peak, then a linear or cosine decay to alpha · peak."""
-
-    def __init__(self, initial_learning_rate, warmup_steps, stable_steps, decay_steps, alpha, decay_type):
-        self.peak, self.alpha, self.decay_type = initial_learning_rate, alpha, decay_type
-        self.w, self.stable, self.d = warmup_steps, stable_steps, decay_steps
-
-    def __call__(self, step):
-        s = ops.cast(step, "float32")
-        warm = s / max(self.w, 1)
-        progress = ops.minimum(ops.maximum(s - self.w - self.stable, 0.0) / max(self.d, 1), 1.0)
-        if self.decay_type == "cosine":
-            decayed = ops.cos(0.5 * math.pi * progress) ** 2  # (1 + cos(pi p)) / 2, see OneCycle
-        else:
-            decayed = 1.0 - progress
-        factor = ops.where(s < self.w, warm, ops.where(s < self.w + self.stable, 1.0, decayed))
-        return self.peak * (self.alpha + (1.0 - self.alpha) * factor)
-''',
-    "inverse_sqrt": '''
-class InverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup, then the rate falls as 1 / sqrt(step)."""
-
-    def __init__(self, initial_learning_rate, warmup_steps, timescale):
-        self.peak, self.w = initial_learning_rate, float(warmup_steps)
-        self.timescale = float(timescale or warmup_steps or 10_000)
-
-    def __call__(self, step):
-        s = ops.cast(step, "float32")
-        after = 1.0 / ops.sqrt((ops.maximum(s, self.w) + self.timescale - self.w) / self.timescale)
-        return self.peak * ops.where(s < self.w, s / max(self.w, 1.0), after)
-''',
-}
-
-WARMUP = '''
-class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """A linear warmup in front of another schedule, which sees its own step 0 at step W."""
-
-    def __init__(self, inner, initial_learning_rate, warmup_steps):
-        self.inner, self.start, self.w = inner, initial_learning_rate, warmup_steps
-
-    def __call__(self, step):
-        step = ops.convert_to_tensor(step)
-        s = ops.cast(step, "float32")
-        first = ops.cast(self.inner(ops.zeros_like(step)), "float32")
-        after = ops.cast(self.inner(ops.maximum(step - self.w, 0)), "float32")
-        warm = self.start + (first - self.start) * s / max(self.w, 1)
-        return ops.where(s < self.w, warm, after)
-'''
+from .data import DATASETS, epoch_order, labelled, split
+from .schedules import FAMILIES, Timeline, family_id, params_of
+from .schedules.per_step import warm_fraction
 
 # --- per-epoch formulas, for LearningRateScheduler --------------------------------------
 EPOCH_FUNCTIONS = {
@@ -182,19 +74,18 @@ def _schedule_code(sched: dict, total: str) -> tuple[list[str], str, list[str]]:
         # Keras 2's Adam(decay=d) divided by (1 + d · iterations); Keras 3 ignores decay=.
         return [], (f"keras.optimizers.schedules.InverseTimeDecay({p['learning_rate']!r}, decay_steps=1, "
                     f"decay_rate={p['decay']!r})"), []
-    if fam in FORMULAS:
-        cls = FORMULAS[fam].split("class ", 1)[1].split("(", 1)[0]
-        args = dict(p, total_steps=total) if fam == "one_cycle" else p
-        call = ", ".join(f"{k}={total if k == 'total_steps' else repr(v)}" for k, v in args.items())
-        return [FORMULAS[fam]], f"{cls}({call})", []
-    if fam in FORMULAS_BY_CODE:
+    if fam in FORMULAS_BY_CODE:  # the formula, not its interpreter (simpleeval)
         return [FORMULAS_BY_CODE[fam](p)], (f"CustomFormula({p['initial_learning_rate']!r}, steps_per_epoch, "
                                             f"{total})"), []
+    if getattr(family.keras, "curve_schedule", False):  # the family's own curve, as training runs it
+        code = [_keras_source("CurveSchedule"), *map(inspect.getsource, (*family.helpers, family.curve))]
+        return code, f"CurveSchedule({family.curve.__name__}, {_lit(p)}, steps_per_epoch, {total})", []
     if fam == "linear_warmup":
         inner_total = f"max({total} - {p['warmup_steps']}, 1)"
         defs, inner, _ = _schedule_code(p["schedule"], inner_total)
-        return defs + [WARMUP], (f"LinearWarmup({inner}, initial_learning_rate={p['initial_learning_rate']!r}, "
-                                 f"warmup_steps={p['warmup_steps']!r})"), []
+        return defs + [inspect.getsource(warm_fraction), _keras_source("Warmup")], (
+            f"Warmup({inner}, {p['initial_learning_rate']!r}, {p['warmup_steps']!r}, {p['warmup_shape']!r}, "
+            f"{p['power']!r})"), []
     if family.driver == "epoch" and fam in EPOCH_NAMES:
         key = (fam, p.get("compounding")) if fam == "time_based_decay" else (fam, None)
         code = EPOCH_FUNCTIONS[key].format(**p)
@@ -207,34 +98,50 @@ def _schedule_code(sched: dict, total: str) -> tuple[list[str], str, list[str]]:
     raise Unsupported(f"schedule: no plain-Keras code for family {fam!r} yet")
 
 
+def _keras_source(name: str) -> str:
+    """A class of schedules/keras_schedules.py, read from its file: importing it would load Keras
+    (TensorFlow) into the server that writes the script."""
+    path = Path(inspect.getfile(Timeline)).with_name("keras_schedules.py")
+    text = path.read_text()
+    node = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == name)
+    return "\n\n" + ast.get_source_segment(text, node, padded=True) + "\n"
+
+
 def _lit(value) -> str:
     return pprint.pformat(value, width=100, sort_dicts=False)
-
-
-def supported(sched: dict) -> bool:
-    try:
-        _schedule_code(sched, "total_steps")
-        return True
-    except Unsupported:
-        return False
 
 
 def keras_script(config: dict) -> str:
     """The script for a validated config (raises Unsupported for a family it cannot write)."""
     defs, lr_expr, callbacks = _schedule_code(config["schedule"], "total_steps")
+    if any("CurveSchedule(" in d or "Warmup(" in d for d in defs):  # they evaluate on lrviz's Timeline
+        defs = ["\n\n" + inspect.getsource(Timeline)] + defs
     seen, unique = set(), []
     for d in defs:  # a warmup around a formula needs each class once
         if d not in seen:
             seen.add(d)
             unique.append(d)
     label = FAMILIES[family_id(config["schedule"])].label
-    head = HEADER.format(label=label, config=_lit(config))
+    data = _data_code(config["data"])  # imports csv where its loader reads a file
+    imports = "import csv\n" if "csv." in data else ""
+    if "class Timeline" in "".join(defs):
+        imports += "from dataclasses import dataclass  # lrviz's Timeline\nfrom typing import Any\n"
+    head = HEADER.format(label=label, config=_lit(config), imports=imports)
     schedule = (f"\n\n# ---- the schedule: {label} ----\n" + "".join(unique) + "\n\n"
                 "def make_schedule(steps_per_epoch, total_steps):\n"
                 '    """Adam\'s learning_rate and the callbacks that apply the schedule."""\n'
                 f"    return {lr_expr}, [{', '.join(callbacks)}]\n")
     order = ORDER_CODE.format(epoch_order=inspect.getsource(epoch_order))
-    return head + DATA_CODE + order + MODEL_CODE + schedule + MAIN_CODE
+    return head + data + order + MODEL_CODE + schedule + MAIN_CODE
+
+
+def _data_code(d: dict) -> str:
+    """The dataset's loader and what it needs, then lrviz's own labelling and split: source, not a copy."""
+    ds = DATASETS[d["name"]]
+    parts = ds.script or (ds.load,)
+    code = [p if isinstance(p, str) else inspect.getsource(p) for p in (*parts, labelled, split)]
+    return ("\n# ---- the data (lrviz's own functions: the same arrays) ----\n" + "\n\n".join(code)
+            + LOAD_CODE.format(loader=parts[-1].__name__, task=ds.task, standardise=ds.standardise))
 
 
 HEADER = '''"""Reproduce an lrviz run with plain Keras 3: {label}.
@@ -251,9 +158,8 @@ bit-equal random streams or kernels across versions.)
 --lr-csv the learning rate the optimizer applied at every step.
 """
 import argparse
-import csv
 import math
-
+{imports}
 import keras
 import numpy as np
 from keras import ops
@@ -261,86 +167,13 @@ from keras import ops
 CONFIG = {config}
 '''
 
-DATA_CODE = '''
-# ---- the data (the same arrays lrviz trains on) ----
-def _sk_seed(rng):
-    return int(rng.integers(2**31 - 1))
-
-
-def _synthetic(name, n, noise, rng):
-    from sklearn.datasets import make_circles, make_moons
-
-    if name == "moons":
-        return make_moons(n, noise=noise, random_state=_sk_seed(rng))
-    if name == "circles":
-        return make_circles(n, noise=noise, factor=0.5, random_state=_sk_seed(rng))
-    if name == "spirals":  # two interleaved arms, as in TensorFlow Playground
-        y = np.arange(n) % 2
-        t = np.sqrt(rng.uniform(0.0, 1.0, n)) * 3.0 * np.pi
-        angle = t + np.pi * y
-        x = np.c_[t * np.cos(angle), t * np.sin(angle)] / np.pi
-        return x + rng.normal(0.0, noise, x.shape), y
-    if name == "xor":
-        x = rng.uniform(-1.0, 1.0, (n, 2))
-        x += np.sign(x) * 0.05
-        y = (x[:, 0] * x[:, 1] > 0).astype(int)
-        return x + rng.normal(0.0, noise, x.shape), y
-    if name == "blobs":
-        y = np.arange(n) % 2
-        centres = np.where(y[:, None] == 1, 1.0, -1.0) * np.array([1.0, 1.0])
-        return centres + rng.normal(0.0, 0.3 + noise, (n, 2)), y
-    x = rng.uniform(-3.0, 3.0, (n, 1))  # regression
-    return x, np.sin(x[:, 0]) + rng.normal(0.0, noise, n)
-
-
-def _read_csv(path, d):
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if r]
-    header, body = rows[0], rows[1:]
-
-    def numeric(j):
-        try:
-            return np.array([float(r[j]) for r in body])
-        except ValueError:
-            return None  # a text column: a target's class names, or not a feature
-
-    columns = {name: numeric(j) for j, name in enumerate(header)}
-    target = d["target"] or header[-1]
-    x = np.c_[tuple(v for k, v in columns.items() if k != target and v is not None)]
-    y = columns[target] if columns[target] is not None else np.array([r[header.index(target)] for r in body])
-    labels = np.unique(y)
-    integer_like = y.dtype.kind == "f" and bool(np.all(y == np.round(y)))
-    classify = d["task"] == "classification" or (
-        d["task"] == "auto" and (y.dtype.kind != "f" or (integer_like and len(labels) <= 20)))
-    if not classify:
-        return x, y, "regression", 0
-    return x, np.searchsorted(labels, y), ("binary" if len(labels) == 2 else "multiclass"), len(labels)
-
+LOAD_CODE = '''
 
 def load_data(d, csv_path=None):
-    """(x_train, y_train, x_val, y_val, task, n_classes): shuffled with data.seed, the last
-    floor(rows * validation_split) rows held out; tables and CSVs standardised on the training rows."""
-    name, seed = d["name"], d["seed"]
-    if name == "csv":
-        x, y, task, classes = _read_csv(csv_path, d)
-    elif name in ("digits", "breast_cancer", "wine", "iris"):
-        import sklearn.datasets
-
-        bunch = getattr(sklearn.datasets, "load_" + name)()
-        x, y = bunch.data.astype(np.float64), bunch.target.astype(np.int64)
-        classes = int(y.max()) + 1
-        task = "binary" if classes == 2 else "multiclass"
-    else:
-        x, y = _synthetic(name, d["n_samples"], d["noise"], np.random.default_rng(seed))
-        task, classes = ("regression", 0) if name == "regression" else ("binary", 2)
-    order = np.random.default_rng(seed).permutation(len(x))
-    x, y = x[order], y[order]
-    cut = len(x) - int(math.floor(len(x) * d["validation_split"]))
-    if name in ("digits", "breast_cancer", "wine", "iris", "csv"):
-        mean, std = x[:cut].mean(axis=0), x[:cut].std(axis=0)
-        x = (x - mean) / np.where(std > 0, std, 1.0)
-    x, y = np.asarray(x, "float32"), np.asarray(y, "float32")
-    return x[:cut], y[:cut], x[cut:], y[cut:], task, classes
+    """(x_train, y_train, x_val, y_val, task, n_classes), as lrviz makes them."""
+    d = dict(d, path=csv_path or d["path"])
+    x, y, task, classes = labelled({loader}, {task!r}, d)
+    return (*split(x, y, d["seed"], d["validation_split"], {standardise!r}), task, classes)
 '''
 
 ORDER_CODE = '''

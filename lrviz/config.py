@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+from .data import DATASETS, csv_rows
 from .params import ConfigError, Param, Section
 from .schedules import check_on_run, check_schedule
 
@@ -32,13 +33,8 @@ OPTIMIZER = Section((
           low=0.0, high=1e6, low_open=True, optional=True),
 ))
 
-DATASETS = ("moons", "circles", "spirals", "xor", "blobs", "regression",
-            "digits", "breast_cancer", "wine", "iris", "csv")
-# Row counts of the tables scikit-learn ships, so that steps per epoch are known without loading.
-TABLE_ROWS = {"digits": 1797, "breast_cancer": 569, "wine": 178, "iris": 150}
-
 DATA = Section((
-    Param("name", "moons", "choice", "Dataset.", choices=DATASETS),
+    Param("name", "moons", "choice", "Dataset.", choices=tuple(DATASETS)),  # data.DATASETS declares them
     Param("n_samples", 2000, "int", "Samples to generate (synthetic sets only).", low=20, high=200_000),
     Param("noise", 0.2, "float", "Noise of the synthetic sets.", low=0.0, high=5.0),
     Param("validation_split", 0.2, "float", "Fraction held out for val_loss.", low=0.0, high=0.9),
@@ -94,9 +90,10 @@ def validate(raw) -> dict:
     if len(clips) > 1:
         raise ConfigError(f"optimizer.{clips[1]}", out["optimizer"][clips[1]],
                           f"only one of clipnorm, clipvalue, global_clipnorm may be set ({clips[0]} is)")
-    if out["data"]["name"] == "csv" and not out["data"]["path"]:
-        raise ConfigError("data.path", None, "required when data.name is 'csv': a CSV file")
-    if out["data"]["name"] != "csv":
+    dataset = DATASETS[out["data"]["name"]]
+    if dataset.file and not out["data"]["path"]:
+        raise ConfigError("data.path", None, f"required when data.name is {dataset.name!r}: a CSV file")
+    if not dataset.file:
         out["data"]["path"] = None  # a file the run does not read must not travel with its config
     _check_monitor(out)
     _check_length(out)
@@ -108,7 +105,7 @@ MAX_STEPS = 2_000_000  # every step is a stored row; beyond this the store, not 
 
 def _check_length(cfg: dict) -> None:
     # A CSV's rows are known only once the file is read: steps_per_epoch checks it then.
-    if cfg["data"]["name"] != "csv":
+    if not DATASETS[cfg["data"]["name"]].file:
         steps_per_epoch(cfg)
 
 
@@ -121,8 +118,9 @@ def _check_monitor(cfg: dict) -> None:
     if monitor.startswith("val_") and data["validation_split"] == 0:
         raise ConfigError("schedule.monitor", monitor,
                           "a val_ metric needs data.validation_split > 0; monitor 'loss' instead")
-    regression = data["name"] == "regression" or data["task"] == "regression"
-    classification = data["name"] not in ("regression", "csv") or data["task"] == "classification"
+    task = DATASETS[data["name"]].task or data["task"]  # a CSV's: data.task (auto: known once it is read)
+    regression = task == "regression"
+    classification = task in ("binary", "multiclass", "classification")
     metric = monitor.removeprefix("val_")
     if (metric == "accuracy" and regression) or (metric == "mae" and classification):
         task = "regression" if regression else "classification"
@@ -155,13 +153,8 @@ def loads(text: str) -> dict:
 
 def train_size(data: dict) -> int:
     """Training rows after the validation split, without loading the data."""
-    name = data["name"]
-    if name == "csv":
-        from .data import csv_rows
-
-        rows = csv_rows(data["path"])
-    else:
-        rows = TABLE_ROWS.get(name, data["n_samples"])
+    dataset = DATASETS[data["name"]]
+    rows = csv_rows(data["path"]) if dataset.file else dataset.rows or data["n_samples"]
     return rows - int(math.floor(rows * data["validation_split"]))
 
 

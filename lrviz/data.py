@@ -1,6 +1,11 @@
 """Datasets as NumPy arrays: TensorFlow Playground's 2-D sets, a 1-D regression, the tables
 scikit-learn ships, and the user's CSV. No TensorFlow here: the server checks CSVs too.
 
+Each dataset is one Dataset in DATASETS; the config's allowed names and row counts, the page's
+choices, the monitor rules and the generated script all follow from it. To add one: write its
+loader, (data section) -> (X, y), with NumPy and scikit-learn only (the script carries its
+source), and declare it there.
+
 The split is the contract of config.train_size: shuffle the rows with data.seed, keep the
 last floor(rows · validation_split) for validation.
 """
@@ -13,6 +18,7 @@ import os
 from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
@@ -35,30 +41,50 @@ class Data:
     y_val: np.ndarray
     task: str                   # binary, multiclass or regression
     n_classes: int              # 0 for regression
-    feature_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: all that validation, the page and the generated script need to know of it."""
+    name: str
+    load: Callable              # data section -> (X, y); a file's -> (X, y, task, n_classes)
+    task: str | None            # binary, multiclass or regression; None: the file's target decides
+    rows: int | None = None     # a shipped table's rows, known without loading; None: data.n_samples
+    standardise: bool = False   # scaled by the training rows' mean and std
+    file: bool = False          # reads data.path: its rows are known once the file is checked
+    # What the generated script defines to load it, its loader last: functions, whose source it
+    # copies, or code. Empty: `load` alone.
+    script: tuple = ()
 
 
 def load(data_cfg: dict) -> Data:
     """The validated data section's dataset, split and ready to train on."""
-    name, seed = data_cfg["name"], data_cfg["seed"]
-    if name == "csv":
-        X, y, task, k, names = _from_csv(data_cfg)
-    elif name in TABLES:
-        X, y, names = TABLES[name]()
-        k = int(y.max()) + 1
-        task = "binary" if k == 2 else "multiclass"
-    else:
-        rng = np.random.default_rng(seed)
-        X, y = SYNTHETIC[name](data_cfg["n_samples"], data_cfg["noise"], rng)
-        task, k = ("regression", 0) if name == "regression" else ("binary", 2)
-        names = ("x",) if X.shape[1] == 1 else ("x1", "x2")
+    ds = DATASETS[data_cfg["name"]]
+    X, y, task, k = labelled(ds.load, ds.task, data_cfg)
+    return Data(*split(X, y, data_cfg["seed"], data_cfg["validation_split"], ds.standardise), task, k)
+
+
+# labelled, split and epoch_order are carried verbatim by the generated script (codegen), with the
+# dataset's loader: both train on the same arrays in the same order.
+
+def labelled(loader, task, d):
+    """(X, y, task, n_classes) from a dataset's loader: a declared task, or the one a file's gives."""
+    if task is None:
+        return loader(d)
+    X, y = loader(d)
+    return X, y, task, 0 if task == "regression" else int(y.max()) + 1
+
+
+def split(X, y, seed, validation_split, standardise):
+    """(X_train, y_train, X_val, y_val) as float32: the rows shuffled with `seed`, the last
+    floor(rows * validation_split) held out; standardised with the training rows' statistics."""
     order = np.random.default_rng(seed).permutation(len(X))
     X, y = X[order], y[order]
-    n_val = int(math.floor(len(X) * data_cfg["validation_split"]))
-    cut = len(X) - n_val
-    if name in TABLES or name == "csv":
-        X = _standardise(X, X[:cut])
-    return Data(_f32(X[:cut]), _f32(y[:cut]), _f32(X[cut:]), _f32(y[cut:]), task, k, tuple(names))
+    cut = len(X) - int(math.floor(len(X) * validation_split))
+    if standardise:
+        mean, std = X[:cut].mean(axis=0), X[:cut].std(axis=0)
+        X = (X - mean) / np.where(std > 0, std, 1.0)  # constant columns (digits' borders) stay 0
+    return tuple(np.ascontiguousarray(a, dtype=np.float32) for a in (X[:cut], y[:cut], X[cut:], y[cut:]))
 
 
 def epoch_order(seed, epoch, rows):
@@ -71,78 +97,97 @@ def epoch_order(seed, epoch, rows):
     return np.random.default_rng([seed, epoch]).permutation(rows)
 
 
-def _f32(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float32)
+# --- loaders: (data section) -> X, y. Synthetic sets draw from data.seed's stream. -------------
 
-
-def _standardise(X: np.ndarray, train: np.ndarray) -> np.ndarray:
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    return (X - mean) / np.where(std > 0, std, 1.0)  # constant columns (digits' borders) stay 0
-
-
-# --- synthetic sets: (n, noise, rng) -> X, y ---------------------------------------------
-
-def _moons(n, noise, rng):
+def moons(d):
     from sklearn.datasets import make_moons
 
-    return make_moons(n, noise=noise, random_state=_sk_seed(rng))
+    return make_moons(d["n_samples"], noise=d["noise"], random_state=_sk_seed(d))
 
 
-def _circles(n, noise, rng):
+def circles(d):
     from sklearn.datasets import make_circles
 
-    return make_circles(n, noise=noise, factor=0.5, random_state=_sk_seed(rng))
+    return make_circles(d["n_samples"], noise=d["noise"], factor=0.5, random_state=_sk_seed(d))
 
 
-def _sk_seed(rng) -> int:
-    return int(rng.integers(2**31 - 1))
+def _sk_seed(d):
+    # scikit-learn's generators take an int: the first draw of data.seed's stream.
+    return int(np.random.default_rng(d["seed"]).integers(2**31 - 1))
 
 
-def _spirals(n, noise, rng):
+def spirals(d):
     # Two interleaved arms, as in TensorFlow Playground.
+    n, rng = d["n_samples"], np.random.default_rng(d["seed"])
     y = np.arange(n) % 2
     t = np.sqrt(rng.uniform(0.0, 1.0, n)) * 3.0 * np.pi
     angle = t + np.pi * y
     X = np.c_[t * np.cos(angle), t * np.sin(angle)] / np.pi
-    return X + rng.normal(0.0, noise, X.shape), y
+    return X + rng.normal(0.0, d["noise"], X.shape), y
 
 
-def _xor(n, noise, rng):
-    X = rng.uniform(-1.0, 1.0, (n, 2))
+def xor(d):
+    rng = np.random.default_rng(d["seed"])
+    X = rng.uniform(-1.0, 1.0, (d["n_samples"], 2))
     X += np.sign(X) * 0.05  # Playground's padding keeps points off the axes
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
-    return X + rng.normal(0.0, noise, X.shape), y
+    return X + rng.normal(0.0, d["noise"], X.shape), y
 
 
-def _blobs(n, noise, rng):
+def blobs(d):
+    n, rng = d["n_samples"], np.random.default_rng(d["seed"])
     y = np.arange(n) % 2
     centres = np.where(y[:, None] == 1, 1.0, -1.0) * np.array([1.0, 1.0])
-    return centres + rng.normal(0.0, 0.3 + noise, (n, 2)), y
+    return centres + rng.normal(0.0, 0.3 + d["noise"], (n, 2)), y
 
 
-def _regression(n, noise, rng):
-    x = rng.uniform(-3.0, 3.0, (n, 1))
-    return x, np.sin(x[:, 0]) + rng.normal(0.0, noise, n)
+def regression(d):
+    rng = np.random.default_rng(d["seed"])
+    x = rng.uniform(-3.0, 3.0, (d["n_samples"], 1))
+    return x, np.sin(x[:, 0]) + rng.normal(0.0, d["noise"], d["n_samples"])
 
 
-SYNTHETIC = {"moons": _moons, "circles": _circles, "spirals": _spirals, "xor": _xor,
-             "blobs": _blobs, "regression": _regression}
+def sklearn_table(d):
+    """A table scikit-learn ships, by the name of its load_ function."""
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, "load_" + d["name"])()
+    return bunch.data.astype(np.float64), bunch.target.astype(np.int64)
 
 
-def _table(loader_name: str):
-    def load_table():
-        import sklearn.datasets
+def plain_csv(d):
+    """The user's CSV as the generated script reads it: with the csv module and NumPy only (lrviz
+    streams it through pandas, which the script does not import). The table is one lrviz has
+    checked, so this checks nothing; the target is decided by lrviz's own _target."""
+    with open(d["path"], newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.reader(f) if r]
+    header, body = rows[0], rows[1:]
 
-        bunch = getattr(sklearn.datasets, loader_name)()
-        names = [str(f) for f in getattr(bunch, "feature_names", [])] or \
-            [f"x{i}" for i in range(bunch.data.shape[1])]
-        return bunch.data.astype(np.float64), bunch.target.astype(np.int64), names
+    def numbers(j):
+        try:
+            return np.array([float(r[j]) for r in body])
+        except ValueError:
+            return None  # a text column: a target's class names, never a feature
 
-    return load_table
+    columns = {name: numbers(j) for j, name in enumerate(header)}
+    target = d["target"] or header[-1]
+    X = np.c_[tuple(v for k, v in columns.items() if k != target and v is not None)]
+    is_text = columns[target] is None
+    y = np.array([r[header.index(target)] for r in body]) if is_text else columns[target]
+    return (X, *_target(y, is_text, d["task"], target))
 
 
-TABLES = {"digits": _table("load_digits"), "breast_cancer": _table("load_breast_cancer"),
-          "wine": _table("load_wine"), "iris": _table("load_iris")}
+# What _target needs in the script besides NumPy: its limits, and an error to raise.
+_SCRIPT_CSV = f'''
+AUTO_CLASSES, MAX_CLASSES = {AUTO_CLASSES!r}, {MAX_CLASSES!r}
+
+
+class ConfigError(ValueError):
+    """A CSV that cannot train, refused as lrviz refuses it."""
+
+    def __init__(self, field, value, allowed):
+        super().__init__(f"{{field}} = {{value!r}}: {{allowed}}")
+'''
 
 
 # --- the user's CSV -------------------------------------------------------------------------
@@ -198,7 +243,7 @@ def _from_csv(data_cfg: dict):
     table, target, features = _layout(data_cfg)
     X, y = _columns(data_cfg["path"], table, features, target)
     y, task, k = _target(y, target in table.text, data_cfg["task"], target)
-    return X, y, task, k, features
+    return X, y, task, k
 
 
 def _layout(data_cfg: dict):
@@ -401,3 +446,20 @@ def _name(column: str) -> str:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+
+
+# --- the datasets: one declaration each ---------------------------------------------------------
+
+DATASETS = {ds.name: ds for ds in (  # in the order the page offers them
+    Dataset("moons", moons, "binary", script=(_sk_seed, moons)),
+    Dataset("circles", circles, "binary", script=(_sk_seed, circles)),
+    Dataset("spirals", spirals, "binary"),
+    Dataset("xor", xor, "binary"),
+    Dataset("blobs", blobs, "binary"),
+    Dataset("regression", regression, "regression"),
+    Dataset("digits", sklearn_table, "multiclass", rows=1797, standardise=True),
+    Dataset("breast_cancer", sklearn_table, "binary", rows=569, standardise=True),
+    Dataset("wine", sklearn_table, "multiclass", rows=178, standardise=True),
+    Dataset("iris", sklearn_table, "multiclass", rows=150, standardise=True),
+    Dataset("csv", _from_csv, None, standardise=True, file=True, script=(_SCRIPT_CSV, _target, plain_csv)),
+)}

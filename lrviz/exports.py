@@ -6,6 +6,7 @@ points to the chart's own camera button.
 """
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -29,22 +30,22 @@ def write_csv(columns: dict, out, header: bool = True) -> None:
     The one CSV format of lrviz: the page's downloads and the command line both use it."""
     names = list(columns)
     arrays = [np.asarray(columns[n]) for n in names]
+    rows = csv_writer(out)
     if header:
-        out.write(",".join(map(_cell, names)) + "\n")
+        rows.writerow(names)
     for first in range(0, len(arrays[0]) if arrays else 0, CSV_CHUNK_ROWS):
-        cells = [[_cell(v) for v in a[first:first + CSV_CHUNK_ROWS].tolist()] for a in arrays]
-        out.write("".join(",".join(row) + "\n" for row in zip(*cells)))
+        rows.writerows(zip(*(_cells(a[first:first + CSV_CHUNK_ROWS]) for a in arrays)))
 
 
-def _cell(v) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    if isinstance(v, float):
-        return repr(v)
-    text = str(v)
-    if any(c in text for c in ',"\r\n'):  # quoted as the csv module does
-        return '"' + text.replace('"', '""') + '"'
-    return text
+def csv_writer(out):
+    """The csv module's writer (C speed) in lrviz's format: "\n" line ends, floats by repr,
+    None as an empty cell, text quoted where it must be."""
+    return csv.writer(out, lineterminator="\n")
+
+
+def _cells(a: np.ndarray) -> list:
+    values = a.tolist()
+    return [None if v != v else v for v in values] if a.dtype.kind in "fc" else values  # NaN: empty
 
 
 def csv_text(columns: dict) -> str:
@@ -58,14 +59,13 @@ def run_csv(store, run_id: int, kind: str, metric: str | None):
     """A run's exact "steps" or "epochs" in write_csv's format, in a temporary file read back from
     the start: the rows go from the store to the disk a chunk at a time, so two million steps are
     never one string in the server (Streamlit still reads the finished file to serve it)."""
-    import csv
     import tempfile
 
     out = tempfile.TemporaryFile(buffering=0)  # a raw file: Streamlit reads raw and buffered readers only
     text = io.TextIOWrapper(io.BufferedWriter(out), encoding="utf-8", newline="")
-    write_csv(run_columns({}, kind, metric), text)  # the header
-    rows = csv.writer(text, lineterminator="\n")  # C speed; floats by repr, NULL (None) as ""
-    for chunk in store.stream(kind, run_id):
+    rows = csv_writer(text)
+    rows.writerow(run_columns({}, kind, metric))  # the header
+    for chunk in store.stream(kind, run_id):  # the store's NULL is None: an empty cell
         rows.writerows(chunk)
     text.flush()
     text.detach().detach()  # the writers go, the file stays open
@@ -73,22 +73,11 @@ def run_csv(store, run_id: int, kind: str, metric: str | None):
     return out
 
 
-def curve_csv(step, epoch, lr, extra: dict | None = None) -> str:
-    """`step,epoch,learning_rate` (the CLI's format), plus any extra per-step columns."""
-    return csv_text(curve_columns(step, epoch, lr, extra))
-
-
 def curve_columns(step, epoch, lr, extra: dict | None = None) -> dict:
     cols = {"step": np.asarray(step, dtype=np.int64), "epoch": np.asarray(epoch, dtype=np.int64),
             "learning_rate": np.asarray(lr, dtype=np.float64)}
     cols.update(extra or {})
     return cols
-
-
-def rows_csv(rows: dict, order: tuple) -> str:
-    """Per-step or per-epoch run rows (column arrays) under their stored names, in `order`;
-    integer columns stay integers."""
-    return csv_text({name: _column(name, rows[name]) for name in order if name in rows})
 
 
 def run_columns(rows, kind: str, metric: str | None) -> dict[str, np.ndarray]:
@@ -171,13 +160,3 @@ def image(fig, fmt: str = "png", width: int = 1000, height: int = 500, scale: fl
         kaleido.start_sync_server(silence_warnings=True)
         data = kaleido.calc_fig_sync(spec, opts=opts)
     return data if isinstance(data, bytes) else bytes(data)
-
-
-def stop_image_server() -> None:
-    try:
-        import kaleido
-
-        with _EXPORT_LOCK:
-            kaleido.stop_sync_server(silence_warnings=True)
-    except ImportError:
-        pass

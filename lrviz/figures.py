@@ -224,9 +224,6 @@ class RunTrace:
     width: int = 1  # steps per point pair in `steps`
     means: dict[str, np.ndarray] = field(default_factory=_empty)  # step, epoch, wall_time, loss
 
-    STEP_COLUMNS = STEP_COLUMNS
-    EPOCH_COLUMNS = EPOCH_COLUMNS
-
     @property
     def last_step(self) -> int:
         s = self.steps.get("step")
@@ -242,10 +239,10 @@ class RunTrace:
         return self.metric or "metric"
 
     def extend_steps(self, rows) -> int:
-        return _extend(self.steps, columns(rows, self.STEP_COLUMNS))
+        return _extend(self.steps, columns(rows, STEP_COLUMNS))
 
     def extend_epochs(self, rows) -> int:
-        return _extend(self.epochs, columns(rows, self.EPOCH_COLUMNS))
+        return _extend(self.epochs, columns(rows, EPOCH_COLUMNS))
 
 
 def _extend(into: dict, new: dict) -> int:
@@ -256,23 +253,10 @@ def _extend(into: dict, new: dict) -> int:
     return n
 
 
-def columns(rows, names) -> dict[str, np.ndarray]:
-    """Float column arrays from store rows: dicts, sequences in `names` order, a dict of
-    lists, or a DataFrame. Missing values become NaN."""
-    if rows is None:
-        return {}
-    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a DataFrame
-        rows = {c: rows[c].to_numpy() for c in rows.columns}
-    if isinstance(rows, dict):
-        return {k: _floats(v) for k, v in rows.items() if k in names}
-    rows = list(rows)
-    if not rows:
-        return {}
-    if isinstance(rows[0], dict) or hasattr(rows[0], "keys"):
-        keys = [k for k in names if k in rows[0].keys()]
-        return {k: _floats([r[k] for r in rows]) for k in keys}
-    width = len(rows[0])
-    return {k: _floats([r[i] for r in rows]) for i, k in enumerate(names[:width])}
+def columns(rows: dict, names) -> dict[str, np.ndarray]:
+    """Float column arrays from the store's column dicts ({name: list}), only those in `names`.
+    Missing values (None) become NaN."""
+    return {k: _floats(v) for k, v in (rows or {}).items() if k in names}
 
 
 def _floats(values) -> np.ndarray:

@@ -476,7 +476,6 @@ def poll(at: AppTest, word: str, timeout: float = 180) -> str:
 
 
 def test_a_tiny_run_trains_and_can_be_compared_renamed_and_deleted(downloads):
-    pytest.importorskip("lrviz.engine", reason="the engine is not in this tree yet")
     at = ok(app())
     at.number_input(key="data.n_samples").set_value(200)
     at.number_input(key="training.epochs").set_value(2).run()
@@ -541,7 +540,6 @@ def test_a_run_trains_on_an_uploaded_csv_named_by_its_file(home):
 
 
 def test_stop_ends_a_long_run_as_stopped():
-    pytest.importorskip("lrviz.engine", reason="the engine is not in this tree yet")
     at = ok(app())
     at.number_input(key="data.n_samples").set_value(200)
     at.number_input(key="training.epochs").set_value(5000).run()

@@ -77,7 +77,7 @@ def test_the_file_is_the_pages_csv_download(config_file, tmp_path, capsys):
     target = tmp_path / "curve.csv"
     run_curve(capsys, config_file, "--out", str(target))
     cfg = config.load(config_file)
-    assert target.read_bytes() == exports.curve_csv(*curve(cfg["schedule"], 2, 8)).encode()
+    assert target.read_bytes() == exports.csv_text(exports.curve_columns(*curve(cfg["schedule"], 2, 8))).encode()
     assert b"\r" not in target.read_bytes()
 
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from lrviz import config
+from lrviz import config, data
 from lrviz.params import ConfigError
 from lrviz.schedules import make
 
@@ -224,6 +224,24 @@ def test_plateau_on_a_val_metric_without_validation_data_is_refused():
 def test_plateau_on_accuracy_of_a_regression_is_refused():
     raw = {"schedule": make("reduce_lr_on_plateau", monitor="val_accuracy"), "data": {"name": "regression"}}
     refused(raw, "schedule.monitor")
+
+
+def test_plateau_on_mae_of_a_classification_is_refused():
+    raw = {"schedule": make("reduce_lr_on_plateau", monitor="val_mae"), "data": {"name": "iris"}}
+    refused(raw, "schedule.monitor")
+
+
+def test_a_builtin_sets_task_is_its_own_whatever_data_task_says():
+    # data.task is the CSV's: moons records accuracy even with task "regression".
+    raw = {"schedule": make("reduce_lr_on_plateau", monitor="val_accuracy"),
+           "data": {"name": "moons", "task": "regression"}}
+    assert config.validate(raw)["schedule"]["monitor"] == "val_accuracy"
+
+
+def test_data_name_allows_exactly_the_declared_datasets():
+    (name,) = [p for p in config.DATA.params if p.name == "name"]
+    assert name.choices == tuple(data.DATASETS)  # what the page offers, too
+    refused({"schedule": EXP, "data": {"name": "mnist"}}, "data.name")
 
 
 def test_a_run_of_more_than_two_million_steps_is_refused():

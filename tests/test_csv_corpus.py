@@ -65,7 +65,7 @@ def test_loading_a_bad_csv_is_one_config_error_naming_the_field(case, tmp_path):
 
 @pytest.mark.parametrize("case", sorted(set(CORPUS) - NEEDS_THE_TARGET))
 def test_a_bad_table_is_refused_before_a_run_could_be_created(case, tmp_path):
-    # Engine.submit computes steps_per_epoch (through csv_rows) before it creates a run.
+    # Pool.submit computes steps_per_epoch (through csv_rows) before it creates a run.
     path = write(tmp_path, case)
     with pytest.raises(ConfigError) as err:
         config.steps_per_epoch(config.validate({"schedule": make("constant"),

@@ -9,8 +9,7 @@ from lrviz import config, data
 from lrviz.params import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "example.csv"
-BUILTIN = ["moons", "circles", "spirals", "xor", "blobs", "regression", "digits", "breast_cancer",
-           "wine", "iris"]
+BUILTIN = [name for name, ds in data.DATASETS.items() if not ds.file]
 
 
 def section(**kw):
@@ -26,7 +25,6 @@ def test_builtin_sets_follow_the_split_contract(name):
     assert len(d.X_val) == int(np.floor(rows * 0.25))
     for a in (d.X_train, d.y_train, d.X_val, d.y_val):
         assert a.dtype == np.float32 and np.isfinite(a).all()
-    assert d.X_train.shape[1] == len(d.feature_names)
     if d.task == "regression":
         assert d.n_classes == 0
     else:
@@ -50,7 +48,7 @@ def test_tables_are_standardised_with_train_statistics():
 def test_example_csv_loads_as_binary_classification():
     cfg = section(name="csv", path=str(EXAMPLE))
     d = data.load(cfg)
-    assert d.task == "binary" and d.n_classes == 2 and d.feature_names == ("x1", "x2")
+    assert d.task == "binary" and d.n_classes == 2 and d.X_train.shape[1] == 2  # x1, x2
     assert data.csv_rows(str(EXAMPLE)) == 300
     assert len(d.X_train) == config.train_size(cfg) == 240
     np.testing.assert_allclose(d.X_train.mean(axis=0), 0, atol=1e-5)
@@ -70,7 +68,8 @@ def test_csv_target_and_task(tmp_path):
     path = write(tmp_path, "a,b,c,label\n" + rows + "\n")
     assert data.load(section(name="csv", path=path)).task == "binary"         # text labels
     d = data.load(section(name="csv", path=path, target="b"))
-    assert (d.task, d.n_classes, d.feature_names) == ("multiclass", 3, ("a", "c"))  # text column dropped
+    assert (d.task, d.n_classes, d.X_train.shape[1]) == ("multiclass", 3, 2)  # text column dropped
+    np.testing.assert_allclose(d.X_train[:, 0], d.X_train[:, 1], rtol=1e-5)  # a and c (= a / 2), standardised
     assert data.load(section(name="csv", path=path, target="c")).task == "regression"
     assert data.load(section(name="csv", path=path, target="b", task="regression")).task == "regression"
     assert data.load(section(name="csv", path=path, target="a", task="classification")).n_classes == 40
@@ -133,7 +132,7 @@ def test_a_text_column_may_hold_NA_as_a_value(tmp_path):
     # Country codes: "NA" is Namibia, not a missing value.
     rows = "\n".join(f"{code},{i},{i % 2}" for i, code in enumerate(["US", "NA", "FR", "NA"] * 10))
     path = write(tmp_path, "country,x,label\n" + rows + "\n")
-    assert data.load(section(name="csv", path=path)).feature_names == ("x",)  # a text column is no feature
+    assert data.load(section(name="csv", path=path)).X_train.shape[1] == 1  # x: a text column is no feature
     d = data.load(section(name="csv", path=path, target="country"))
     assert (d.task, d.n_classes) == ("multiclass", 3)  # FR, NA, US
 
@@ -199,3 +198,16 @@ def test_check_refuses_what_load_refuses_without_reading_the_features(tmp_path, 
 
 def test_check_passes_a_csv_that_trains():
     data.check(section(name="csv", path=str(EXAMPLE)))
+
+
+@pytest.mark.parametrize("target", [None, "b", "c"])
+def test_the_scripts_csv_reader_reads_what_lrviz_loads(tmp_path, target):
+    rows = "\n".join(f"{i},{i % 3},{i * 0.5},{'ab'[i % 2]}" for i in range(40))
+    for path in (str(EXAMPLE), write(tmp_path, "a,b,c,label\n" + rows + "\n")):
+        cfg = section(name="csv", path=path, target=target if path != str(EXAMPLE) else None)
+        X, y, task, k = data.plain_csv(cfg)
+        want = data.load(cfg)
+        got = data.split(X, y, cfg["seed"], cfg["validation_split"], True)
+        for a, b in zip(got, (want.X_train, want.y_train, want.X_val, want.y_val)):
+            np.testing.assert_array_equal(a, b)
+        assert (task, k) == (want.task, want.n_classes)

@@ -1,6 +1,7 @@
-"""The worker pool: queueing, Stop, a killed worker, restart recovery, shutdown.
+"""The spawned pool, through the executor contract: queueing, Stop, a killed worker, restart
+recovery, shutdown.
 
-One engine with one worker serves the whole module (a worker pays ~5 s of TensorFlow import).
+One pool with one worker serves the whole module (a worker pays ~5 s of TensorFlow import).
 """
 import os
 import signal
@@ -12,10 +13,10 @@ import time
 
 import pytest
 
-from lrviz import engine as enginemod
-from lrviz.engine import Engine
+from lrviz.pool import Pool, worker_count
 from lrviz.schedules import make
 from lrviz.store import Store
+from lrviz.worker import FLUSH_S
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -47,10 +48,10 @@ def left_running(home):
 
 @pytest.fixture(scope="module")
 def engine(home, left_running):
-    eng = Engine(home, max_workers=1)
+    eng = Pool(home, max_workers=1)
     eng.wait_ready()
     yield eng
-    pids = [w.process.pid for w in eng._workers]
+    pids = eng.workers()
     eng.shutdown()
     assert not any(_alive(pid) for pid in pids)
 
@@ -64,7 +65,7 @@ def _alive(pid):
 
 
 def status(engine, rid):
-    return engine.progress(rid)["status"]
+    return engine.progress(rid).status
 
 
 def finished(engine, rid):
@@ -72,15 +73,15 @@ def finished(engine, rid):
 
 
 def test_restart_marks_runs_left_running_interrupted(engine, left_running):
-    assert engine.progress(left_running)["status"] == "interrupted"
+    assert engine.progress(left_running).status == "interrupted"
 
 
 def test_a_run_trains_and_reports_progress(engine):
     rid = engine.submit(SHORT, name="short")
     wait_for(lambda: finished(engine, rid))
     p = engine.progress(rid)
-    assert p["status"] == "done" and p["error"] is None
-    assert (p["epoch"], p["epochs"], p["step"], p["total_steps"]) == (3, 3, 15, 15)
+    assert p.status == "done" and p.error is None
+    assert (p.epoch, p.epochs, p.step, p.total_steps) == (3, 3, 15, 15)
     assert engine.store.run(rid)["metric"] == "accuracy" and engine.store.run(rid)["name"] == "short"
     assert len(engine.store.steps(rid)["step"]) == 15 and len(engine.store.epochs(rid)["epoch"]) == 3
 
@@ -95,10 +96,10 @@ def test_the_worker_stores_wall_time_per_step_and_val_metric_per_epoch(engine):
 
 def test_queue_beyond_the_cap_then_both_finish(engine):
     first, second = engine.submit(LONG), engine.submit(SHORT)
-    assert engine.progress(second)["queue_position"] == 1 and status(engine, second) == "queued"
+    assert engine.progress(second).queue_position == 1 and status(engine, second) == "queued"
     wait_for(lambda: engine.store.steps(first)["step"])
-    assert engine.progress(first)["queue_position"] is None and status(engine, first) == "running"
-    assert engine.progress(first)["eta_s"] is not None
+    assert engine.progress(first).queue_position is None and status(engine, first) == "running"
+    assert engine.progress(first).eta_s is not None
     engine.stop(first)
     wait_for(lambda: finished(engine, second))
     assert status(engine, first) == "stopped" and status(engine, second) == "done"
@@ -122,18 +123,18 @@ def test_killed_worker_fails_its_run_and_is_replaced(engine):
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: finished(engine, victim))
     p = engine.progress(victim)
-    assert p["status"] == "failed" and p["error"] == "worker process died (signal 9)" and p["step"] > 0
+    assert p.status == "failed" and p.error == "worker process died (signal 9)" and p.step > 0
     wait_for(lambda: finished(engine, after))
     assert status(engine, after) == "done"
     assert len(engine.workers()) == 1 and engine.workers() != [pid]
 
 
 def test_a_worker_whose_memory_grew_is_recycled_without_losing_runs(engine, monkeypatch):
-    monkeypatch.setattr(enginemod, "RECYCLE_GROWTH", -1.0)  # any run counts as growth
+    monkeypatch.setattr(engine, "recycle_growth", -1.0)  # any run counts as growth
     (old,) = engine.workers()
     first = engine.submit(SHORT)
     wait_for(lambda: finished(engine, first))
-    monkeypatch.setattr(enginemod, "RECYCLE_GROWTH", 10.0)
+    monkeypatch.setattr(engine, "recycle_growth", 10.0)
     wait_for(lambda: old not in engine.workers() and len(engine.workers()) == 1)
     engine.wait_ready()
     second = engine.submit(SHORT)
@@ -149,21 +150,21 @@ def test_a_bad_config_is_refused_at_submit(engine):
 
 
 def test_a_delayed_engine_starts_no_worker_before_its_delay_but_at_once_on_submit(tmp_path):
-    eng = Engine(tmp_path, max_workers=1, warm_after=3600)
+    eng = Pool(tmp_path, max_workers=1, warm_after=3600)
     try:
         time.sleep(0.5)  # the monitor has checked the clock a few times by now
         assert eng.workers() == []
         run_id = eng.submit(SHORT)
         assert len(eng.workers()) == 1
-        assert eng.progress(run_id)["workers_starting"]  # what the page tells a queued run's user
+        assert eng.progress(run_id).workers_starting  # what the page tells a queued run's user
         wait_for(lambda: Store(tmp_path).run(run_id)["status"] == "done")
-        assert not eng.progress(run_id)["workers_starting"]
+        assert not eng.progress(run_id).workers_starting
     finally:
         eng.shutdown()
 
 
 def test_a_delayed_engine_starts_its_workers_once_the_delay_has_passed(tmp_path):
-    eng = Engine(tmp_path, max_workers=1, warm_after=0.2)
+    eng = Pool(tmp_path, max_workers=1, warm_after=0.2)
     try:
         assert eng.workers() == []
         assert eng.wait_ready()  # no submit: the delay alone starts them
@@ -174,17 +175,17 @@ def test_a_delayed_engine_starts_its_workers_once_the_delay_has_passed(tmp_path)
 
 def test_worker_count_from_argument_env_or_cores(monkeypatch):
     monkeypatch.setenv("LRVIZ_WORKERS", "3")
-    assert enginemod.worker_count(None) == 3 and enginemod.worker_count(2) == 2
+    assert worker_count(None) == 3 and worker_count(2) == 2
     monkeypatch.delenv("LRVIZ_WORKERS")
-    assert enginemod.worker_count(None) == (os.cpu_count() or 1)
+    assert worker_count(None) == (os.cpu_count() or 1)
 
 
 def test_workers_exit_when_the_app_process_dies(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
-        from lrviz.engine import Engine
+        from lrviz.pool import Pool
         if __name__ == "__main__":
-            engine = Engine({str(tmp_path)!r}, max_workers=1)
+            engine = Pool({str(tmp_path)!r}, max_workers=1)
             print(engine.workers()[0], flush=True)
             time.sleep(600)
     """)
@@ -210,10 +211,10 @@ NO_ROWS = {"runs": 0, "steps": 0, "epochs": 0}
 
 
 def test_a_run_queued_behind_a_stopped_run_whose_worker_is_ended_trains_on_a_fresh_worker(engine, monkeypatch):
-    # Bug: _enforce_stops killed the worker and cleared its run, and _dispatch, in the same
-    # monitor pass, still saw it idle (alive until reaped) and handed it the next run, which
-    # then failed with "worker process died (signal 9)".
-    monkeypatch.setattr(enginemod, "STOP_GRACE_S", 0.0)
+    # Bug: the pool's monitor killed the worker and cleared its run, and in the same pass
+    # still saw it idle (alive until reaped) and handed it the next run, which then failed
+    # with "worker process died (signal 9)".
+    monkeypatch.setattr(engine, "stop_grace_s", 0.0)
     stopped, queued = engine.submit(LONG), engine.submit(SHORT)
     wait_for(lambda: engine.store.steps(stopped)["step"])
     (pid,) = engine.workers()
@@ -221,7 +222,7 @@ def test_a_run_queued_behind_a_stopped_run_whose_worker_is_ended_trains_on_a_fre
     engine.stop(stopped)
     wait_for(lambda: finished(engine, queued))
     assert status(engine, stopped) == "stopped"
-    assert status(engine, queued) == "done" and engine.progress(queued)["error"] is None
+    assert status(engine, queued) == "done" and engine.progress(queued).error is None
     assert len(engine.workers()) == 1 and engine.workers() != [pid]
 
 
@@ -231,15 +232,15 @@ def test_deleting_a_running_run_frees_its_worker_for_the_next_run_and_leaves_no_
     engine.delete(deleted)
     assert engine.progress(deleted) is None and deleted not in engine.active()
     wait_for(lambda: finished(engine, successor))
-    assert status(engine, successor) == "done" and engine.progress(successor)["step"] == 15
-    time.sleep(2 * enginemod.FLUSH_S)  # a late flush of the deleted run would have landed by now
+    assert status(engine, successor) == "done" and engine.progress(successor).step == 15
+    time.sleep(2 * FLUSH_S)  # a late flush of the deleted run would have landed by now
     assert rows_of(engine.store, deleted) == NO_ROWS
 
 
 def test_deleting_a_queued_run_takes_it_out_of_the_queue(engine):
     running, deleted, after = engine.submit(LONG), engine.submit(SHORT), engine.submit(SHORT)
     engine.delete(deleted)
-    assert deleted not in engine.active() and engine.progress(after)["queue_position"] == 1
+    assert deleted not in engine.active() and engine.progress(after).queue_position == 1
     engine.stop(running)
     wait_for(lambda: finished(engine, after))
     assert status(engine, after) == "done" and rows_of(engine.store, deleted) == NO_ROWS

@@ -23,7 +23,7 @@ from lrviz.params import ConfigError
 from lrviz.schedules import make
 from lrviz.store import Store, StoreError
 from tests.apptest import open_panels, open_tab
-from tests.e2e.conftest import Session, lrviz_processes, lrviz_workers, start_server, stop_server, wait_healthy
+from tests.support import Session, lrviz_processes, lrviz_workers, start_server, stop_server, wait_healthy
 
 pytestmark = pytest.mark.timeout(300)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -305,16 +305,16 @@ def test_a_page_on_a_disk_that_filled_up_shows_its_runs_and_names_the_full_disk(
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    from lrviz.engine import Engine
+    from lrviz.pool import Pool
 
-    eng = Engine(tmp_path_factory.mktemp("faults-engine"), max_workers=1)
+    eng = Pool(tmp_path_factory.mktemp("faults-engine"), max_workers=1)
     eng.wait_ready()
     yield eng
     eng.shutdown()
 
 
-def finished(engine, run_id) -> dict:
-    assert wait_until(lambda: engine.progress(run_id)["status"] not in ("queued", "running"), 120)
+def finished(engine, run_id):
+    assert wait_until(lambda: engine.progress(run_id).status not in ("queued", "running"), 120)
     return engine.progress(run_id)
 
 
@@ -324,14 +324,14 @@ def test_a_diverging_run_ends_diverged_at_its_first_non_finite_step_keeping_the_
     p = finished(engine, run)
     steps, epochs = engine.store.steps(run), engine.store.epochs(run)
     n = len(steps["step"])
-    assert p["status"] == "diverged" and p["error"].startswith("loss became")
-    assert f"at step {n} (epoch {n // 5})" in p["error"]  # 160 training rows: 5 steps an epoch
+    assert p.status == "diverged" and p.error.startswith("loss became")
+    assert f"at step {n} (epoch {n // 5})" in p.error  # 160 training rows: 5 steps an epoch
     assert steps["step"] == list(range(n)) and all(math.isfinite(v) for v in steps["loss"])
     assert epochs["epoch"] == list(range(n // 5))  # only the epochs that ended before it
 
 
 def test_a_csv_that_cannot_train_is_refused_at_submit_without_creating_a_run(engine, tmp_path):
-    # Engine.submit says "a bad config or CSV raises ConfigError here"; a CSV whose target
+    # submit says "a bad config or CSV raises ConfigError here"; a CSV whose target
     # column does not exist passes csv_rows and fails only later, in the worker.
     path = tmp_path / "t.csv"
     path.write_text("a,b\n" + "1,0\n2,1\n" * 50)

@@ -70,13 +70,8 @@ def test_epoch_lines_sit_between_epochs():
     assert xs == [10, 20]
 
 
-@pytest.mark.parametrize("rows", [
-    [{"step": 0, "epoch": 0, "learning_rate": 0.1, "loss": 1.0},
-     {"step": 1, "epoch": 0, "learning_rate": 0.05, "loss": None}],
-    [(0, 0, 0.1, 1.0), (1, 0, 0.05, None)],
-    {"step": [0, 1], "epoch": [0, 0], "learning_rate": [0.1, 0.05], "loss": [1.0, None]},
-])
-def test_run_trace_grows_from_any_row_shape(rows):
+def test_run_trace_grows_by_the_stores_column_dicts():
+    rows = {"step": [0, 1], "epoch": [0, 0], "learning_rate": [0.1, 0.05], "loss": [1.0, None]}
     t = figures.RunTrace("run", steps_per_epoch=2)
     assert t.last_step == -1
     assert t.extend_steps(rows) == 2

@@ -11,7 +11,6 @@ import os
 import statistics
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from lrviz import config, urlstate
 from lrviz.schedules import make
 from lrviz.store import Store
-from tests.e2e.conftest import Session, lrviz_processes, start_server, stop_server, wait_healthy
+from tests.support import HealthPoller, Session, lrviz_processes, start_server, stop_server, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -28,28 +27,6 @@ P95_TARGET_MS = 200.0
 TINY = "cfg=" + urlstate.encode(config.validate({
     "schedule": make("time_based_decay", initial_learning_rate=0.01, decay=0.01),
     "data": {"n_samples": 200}, "training": {"epochs": 3}}))["cfg"]
-
-
-class HealthPoller(threading.Thread):
-    """GET /_stcore/health every 100 ms; keeps each answer's latency (ms)."""
-
-    def __init__(self, url: str):
-        super().__init__(daemon=True)
-        self.url, self.ms, self.failures, self.done = url, [], [], threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            start = time.perf_counter()
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=10) as r:
-                    answer = r.read()
-            except OSError as exc:
-                answer = repr(exc).encode()
-            took = time.perf_counter() - start
-            self.ms.append(took * 1000)
-            if answer != b"ok":
-                self.failures.append(answer)
-            self.done.wait(max(0.0, 0.1 - took))
 
 
 def test_ten_sessions_training_at_once_all_finish_while_the_server_stays_responsive(tmp_path):

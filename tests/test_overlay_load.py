@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from lrviz.store import Store
-from tests.e2e.conftest import Session, rss_mib, start_server, stop_server, wait_healthy
-from tests.test_load import HealthPoller
+from tests.support import HealthPoller, Session, rss_mib, start_server, stop_server, wait_healthy
+
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

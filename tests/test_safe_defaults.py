@@ -20,7 +20,7 @@ from lrviz.store import Store
 from tests.apptest import open_panels, open_tab
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted([*ROOT.glob("lrviz/**/*.py"), ROOT / "app.py", ROOT / "ui.py"])
+SOURCES = sorted([*ROOT.glob("lrviz/**/*.py"), ROOT / "app.py"])
 HOSTILE = "<script>alert(1)</script>**bold** [link](javascript:alert(1)) `code` <img src=x onerror=alert(1)>"
 
 
@@ -92,15 +92,15 @@ def test_the_renderer_used_here_would_show_unescaped_markup():
 @pytest.fixture
 def app(tmp_path, monkeypatch):
     """The app on a fresh store; the engine it starts (one worker) is shut down afterwards."""
-    from lrviz.engine import Engine
+    from lrviz.pool import Pool
 
-    made, init = [], Engine.__init__
+    made, init = [], Pool.__init__
 
     def recorded(self, *args, **kw):
         made.append(self)
         init(self, *args, **kw)
 
-    monkeypatch.setattr(Engine, "__init__", recorded)
+    monkeypatch.setattr(Pool, "__init__", recorded)
     monkeypatch.setenv("LRVIZ_HOME", str(tmp_path))
     monkeypatch.setenv("LRVIZ_WORKERS", "1")
     store = Store(tmp_path)

@@ -64,6 +64,14 @@ CASES = {  # name: (family, schedule arguments, data, training)
                                                       "min_delta": 100.0}, {"name": "moons"}, {}),
     "expression": ("expression", {"expression": "lr0 * 0.5 ** epoch * (step + 1) / (step + 2)",
                                   "initial_learning_rate": 0.02}, {"name": "wine"}, {}),
+    "exponential_end": ("exponential_end", {"initial_learning_rate": 0.02, "decay_steps": 3, "decay_rate": 0.6,
+                                            "end_learning_rate": 0.003, "transition_begin": 4}, {"name": "blobs"}, {}),
+    "linear_to_zero": ("linear_to_zero", {"initial_learning_rate": 0.02, "warmup_steps": 3}, {"name": "circles"}, {}),
+    "cosine warmup, 1-sqrt decay": ("linear_warmup", {
+        "warmup_steps": 5, "warmup_shape": "cosine", "schedule": make("warmup_stable_decay", initial_learning_rate=0.02,
+                                                                      warmup_steps=0, stable_steps=5, decay_steps=12,
+                                                                      decay_type="1-sqrt")}, {"name": "xor"}, {}),
+    "cyclical, steps down": ("cyclical", {"step_size": 2, "step_size_down": 5}, {"name": "moons"}, {}),
     "csv": ("ExponentialDecay", {"initial_learning_rate": 0.02, "decay_steps": 4, "decay_rate": 0.7},
             {"name": "csv", "path": "upload.csv"}, {}),
 }

@@ -11,7 +11,7 @@ import pytest
 from lrviz import config, urlstate
 from lrviz.schedules import make
 from lrviz.store import Store
-from tests.e2e.conftest import Session, lrviz_workers, rss_mib, start_server, stop_server, wait_healthy
+from tests.support import Session, lrviz_workers, rss_mib, start_server, stop_server, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 

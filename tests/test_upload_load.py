@@ -23,8 +23,8 @@ import pytest
 
 from lrviz import config, uploads, urlstate
 from lrviz.schedules import make
-from tests.e2e.conftest import Session, rss_mib, start_server, stop_server, wait_healthy
-from tests.test_load import HealthPoller
+from tests.support import HealthPoller, Session, rss_mib, start_server, stop_server, wait_healthy
+
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -170,15 +170,15 @@ def test_a_refused_upload_is_discarded_unless_a_queued_or_running_run_reads_it(h
 @pytest.fixture
 def page(home, monkeypatch):
     """The page on a fresh store, with its data panel open; the engine it starts is shut down after."""
-    from lrviz.engine import Engine
+    from lrviz.pool import Pool
 
-    made, init = [], Engine.__init__
+    made, init = [], Pool.__init__
 
     def recorded(self, *args, **kw):
         made.append(self)
         init(self, *args, **kw)
 
-    monkeypatch.setattr(Engine, "__init__", recorded)
+    monkeypatch.setattr(Pool, "__init__", recorded)
     monkeypatch.setenv("LRVIZ_WORKERS", "1")
     at = open_panels(AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"),
                                        default_timeout=60).run())

@@ -11,13 +11,22 @@ from ..params import ConfigError
 from .base import EPOCH, METRIC, STEP, Family, Timeline
 
 KERAS_MODULE = "keras.optimizers.schedules"
+# The package's modules that declare no family (keras_schedules imports Keras: only training and
+# generated scripts load it; coverage reads the catalogue).
+NOT_FAMILIES = ("base", "coverage", "keras_schedules", "to_keras")
 
 
 def _collect() -> dict[str, Family]:
-    from . import epoch_based, expression, keras_classes, per_step, plateau
+    """Every module of this package that declares FAMILIES: a new family is one file. They are
+    listed (on the page too) by each module's ORDER, then by name."""
+    import importlib
+    import pkgutil
 
+    modules = [importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__)
+               if m.name not in NOT_FAMILIES]
     out: dict[str, Family] = {}
-    for module in (per_step, keras_classes, epoch_based, plateau, expression):
+    for module in sorted((m for m in modules if hasattr(m, "FAMILIES")),
+                         key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
         for fam in module.FAMILIES:
             out[fam.id] = fam
     return out

@@ -65,6 +65,7 @@ class Family:
     marks(params, steps_per_epoch) -> [Mark]: where its phases end and its rate changes.
     bad_rates(params) -> the argument to blame when these params can give a rate that is not
     finite and >= 0 at some step of a run (a formula, shrinking restarts), else None.
+    helpers: the functions its curve calls, which the generated script carries with it.
     """
 
     id: str
@@ -79,6 +80,7 @@ class Family:
     note: str = ""
     marks: Callable[[dict, int], list[Mark]] | None = None
     bad_rates: Callable[[dict], str | None] | None = None
+    helpers: tuple[Callable, ...] = ()
 
     @property
     def section(self) -> Section:

@@ -74,6 +74,8 @@ def per_epoch(f):
     return curve, epoch_scheduler(epoch_fn, lambda p: p["initial_learning_rate"])
 
 
+ORDER = 30  # where its families are listed: see schedules._collect
+
 FAMILIES = (
     Family("time_based_decay", "Time-based decay (the article's)",
            (rate(default=0.1, help="Rate of epoch 0 (the optimizer's learning_rate)."),

@@ -150,6 +150,8 @@ def _check(p, where):
         raise ConfigError(field, text, f"cannot be evaluated ({exc.__class__.__name__}); {ALLOWED}") from None
 
 
+ORDER = 90  # where its families are listed: see schedules._collect
+
 FAMILIES = (
     Family("expression", "Custom formula",
            (rate(default=0.01, help="lr0 in the formula."),

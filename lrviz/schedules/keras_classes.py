@@ -237,6 +237,8 @@ STAIRCASE = Param("staircase", False, "bool", "Decay in whole steps of decay_ste
 DECAY_RATE = Param("decay_rate", 0.5, "float", "Multiplier applied per decay_steps.", low=0.0, high=1.0,
                    low_open=True)
 
+ORDER = 20  # where its families are listed: see schedules._collect
+
 FAMILIES = (
     Family(
         "ExponentialDecay", "Exponential decay",

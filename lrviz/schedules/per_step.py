@@ -27,18 +27,23 @@ def _legacy_keras(p, steps_per_epoch, total_steps):
 
 
 def _cyclical(p, t):
-    # Smith (2017), as tensorflow_addons' CyclicalLearningRate and PyTorch's CyclicLR.
-    xp, s, half = t.xp, t.step, p["step_size"]
-    cycle = xp.floor(1.0 + s / (2.0 * half))
-    x = xp.abs(s / half - 2.0 * cycle + 1.0)
+    # Smith (2017), as PyTorch's CyclicLR: up in step_size steps, down in step_size_down. The
+    # place in the cycle is counted in whole steps (exact in float32), not as PyTorch's fraction
+    # 1 + s/total - cycle, which loses digits to cancellation in float32.
+    xp, s = t.xp, t.step
+    up = p["step_size"]
+    down = p["step_size_down"] or up
+    done = xp.floor(s / (up + down))  # cycles completed
+    pos = s - done * (up + down)
+    height = xp.where(pos <= up, pos / up, (up + down - pos) / down)
     if p["mode"] == "triangular2":
-        scale = xp.power(0.5, cycle - 1.0)
+        scale = xp.power(0.5, done)
     elif p["mode"] == "exp_range":
         scale = xp.power(p["gamma"], s)
     else:
         scale = 1.0
     low = p["initial_learning_rate"]
-    return low + (p["maximal_learning_rate"] - low) * xp.maximum(0.0, 1.0 - x) * scale
+    return low + (p["maximal_learning_rate"] - low) * height * scale
 
 
 def _anneal(xp, strategy, start, end, pct):
@@ -78,6 +83,8 @@ def _wsd(p, t):
     progress = xp.minimum(xp.maximum(s - w - stable, 0.0) / max(d, 1), 1.0)
     if p["decay_type"] == "cosine":
         decayed = xp.cos(0.5 * math.pi * progress) ** 2  # (1 + cos πp) / 2, see _anneal
+    elif p["decay_type"] == "1-sqrt":
+        decayed = 1.0 - xp.sqrt(progress)  # Hägele et al. (2024): holds the rate up longer than linear
     else:
         decayed = 1.0 - progress
     factor = xp.where(s < w, warm, xp.where(s < w + stable, 1.0, decayed))
@@ -119,15 +126,29 @@ def _inner(p):
     return FAMILIES[family_id(p["schedule"])], params_of(p["schedule"])
 
 
+def warm_fraction(xp, shape, power, progress):
+    """How far the warmup has come, 0 to 1, at progress = step / warmup_steps: linear; cosine and
+    1-sqrt as Hugging Face's get_wsd_schedule; polynomial as optax's polynomial_schedule (fast,
+    then flattening, for power > 1)."""
+    if shape == "cosine":
+        return 0.5 * (1.0 - xp.cos(math.pi * progress))
+    if shape == "1-sqrt":
+        return 1.0 - xp.sqrt(1.0 - progress)
+    if shape == "polynomial":
+        return 1.0 - xp.power(1.0 - progress, power)
+    return progress
+
+
 def _linear_warmup(p, t):
     # optax's join_schedules: the inner schedule starts at step W, seeing its own step 0.
     fam, inner = _inner(p)
-    w, start = p["warmup_steps"], p["initial_learning_rate"]
+    xp, w, start = t.xp, p["warmup_steps"], p["initial_learning_rate"]
     later = t.shifted(w)
     after = fam.curve(inner, later)
     first = fam.curve(inner, replace(later, step=0.0 * later.step, epoch=0.0 * later.epoch))
-    warm = start + (first - start) * t.step / max(w, 1)
-    return t.xp.where(t.step < w, warm, after)
+    progress = xp.minimum(t.step / max(w, 1), 1.0)
+    warm = start + (first - start) * warm_fraction(xp, p["warmup_shape"], p["power"], progress)
+    return xp.where(t.step < w, warm, after)
 
 
 def _linear_warmup_keras(p, steps_per_epoch, total_steps):
@@ -135,7 +156,7 @@ def _linear_warmup_keras(p, steps_per_epoch, total_steps):
 
     w = p["warmup_steps"]
     inner, _ = keras_learning_rate(p["schedule"], steps_per_epoch, max(total_steps - w, 1))
-    return warmup_schedule(inner, p["initial_learning_rate"], w, p), []
+    return warmup_schedule(inner, p["initial_learning_rate"], w, p["warmup_shape"], p["power"]), []
 
 
 class ScheduleParam(Param):
@@ -163,6 +184,8 @@ COSINE = {"class_name": "CosineDecay",
           "config": {"initial_learning_rate": 0.01, "decay_steps": 1000, "alpha": 0.0,
                      "warmup_target": None, "warmup_steps": 0}}
 
+ORDER = 10  # where its families are listed: see schedules._collect
+
 FAMILIES = (
     Family("constant", "Constant", (rate("learning_rate", 0.001, "Adam's learning_rate, unchanged."),),
            r"\eta_s = \eta", _constant, formula_schedule("constant")),
@@ -175,14 +198,17 @@ FAMILIES = (
     Family("cyclical", "Cyclical (CLR)",
            (rate(default=0.0001, help="Lowest rate of each cycle (Smith's base_lr)."),
             rate("maximal_learning_rate", 0.01, "Highest rate of each cycle (Smith's max_lr)."),
-            steps("step_size", 200, "Steps of half a cycle, from lowest to highest."),
+            steps("step_size", 200, "Steps from the lowest rate to the highest (PyTorch's step_size_up)."),
+            Param("step_size_down", None, "int", "Steps from the highest rate back to the lowest (null: "
+                  "step_size, a symmetric cycle).", low=1, high=10_000_000, optional=True, in_steps=True),
             Param("mode", "triangular", "choice", "triangular: same height; triangular2: halves every "
                   "cycle; exp_range: height times gamma^step.",
                   choices=("triangular", "triangular2", "exp_range")),
             Param("gamma", 0.999, "float", "Per-step height factor of exp_range.", low=0.0, high=1.0,
                   low_open=True)),
-           r"\eta_s = \eta_{lo} + (\eta_{hi} - \eta_{lo}) \max(0, 1 - |s/S - 2c + 1|)\,\sigma,"
-           r"\ c = \lfloor 1 + s / 2S \rfloor,\ \sigma = 1,\ 2^{1-c} \text{ or } \gamma^{s}",
+           r"\eta_s = \eta_{lo} + (\eta_{hi} - \eta_{lo})\, h(x)\,\sigma,\ x = 1 + \tfrac{s}{U + D} - c,"
+           r"\ c = \lfloor 1 + \tfrac{s}{U + D} \rfloor,\ h \text{ up over } U \text{ steps, down over } D,"
+           r"\ \sigma = 1,\ 2^{1-c} \text{ or } \gamma^{s}",
            _cyclical, formula_schedule("cyclical")),
     Family("one_cycle", "One-cycle",
            (rate("maximal_learning_rate", 0.01, "Peak rate, reached at pct_start of the run."),
@@ -197,7 +223,7 @@ FAMILIES = (
                   "(fast.ai's shape).")),
            r"\eta: \tfrac{\eta_{max}}{div} \nearrow \eta_{max} \searrow \tfrac{\eta_{max}}{div \cdot final}"
            r"\ \text{(PyTorch OneCycleLR over all steps)}",
-           _one_cycle, formula_schedule("one_cycle"),
+           _one_cycle, formula_schedule("one_cycle"), helpers=(_anneal,),
            note="The run's total steps set the shape: more epochs stretch the cycle."),
     Family("warmup_stable_decay", "Warmup-stable-decay",
            (rate(default=0.001, help="Peak rate, held during the stable phase."),
@@ -205,7 +231,8 @@ FAMILIES = (
             steps("stable_steps", 500, "Steps held at the peak.", low=0),
             steps("decay_steps", 400, "Steps of the final decay to alpha · peak."),
             Param("alpha", 0.0, "float", "Floor as a fraction of the peak rate.", low=0.0, high=1.0),
-            Param("decay_type", "linear", "choice", "Shape of the decay.", choices=("linear", "cosine"))),
+            Param("decay_type", "linear", "choice", "Shape of the decay: linear, cosine, or 1-sqrt "
+                  "(1 − √progress, Hägele et al. 2024).", choices=("linear", "cosine", "1-sqrt"))),
            r"\eta_s = \eta_{peak}\,(\alpha + (1 - \alpha) f(s)),\ f: 0 \nearrow 1 \to 1 \searrow 0",
            _wsd, formula_schedule("warmup_stable_decay"), marks=_wsd_marks),
     Family("inverse_sqrt", "Inverse square root",
@@ -215,12 +242,17 @@ FAMILIES = (
                   "or 10,000 without warmup).", low=1, high=10_000_000, optional=True, in_steps=True)),
            r"\eta_s = \eta_0 \,/\, \sqrt{(s + \tau - W) / \tau}\ \text{ after } s / W \text{ warmup}",
            _inverse_sqrt, formula_schedule("inverse_sqrt"), marks=lambda p, spe: _warmup(p)),
-    Family("linear_warmup", "Linear warmup + any per-step schedule",
-           (steps("warmup_steps", 100, "Steps of linear warmup.", low=0),
+    Family("linear_warmup", "Warmup + any per-step schedule",
+           (steps("warmup_steps", 100, "Steps of warmup.", low=0),
             Param("initial_learning_rate", 0.0, "float", "Rate at step 0, rising to the inner schedule's "
                   "first rate.", low=0.0, high=10.0),
+            Param("warmup_shape", "linear", "choice", "How the rate rises: linear; cosine (slow, fast, "
+                  "slow); 1-sqrt (slow, then steep); polynomial: 1 − (1 − s/W)^power (optax).",
+                  choices=("linear", "cosine", "1-sqrt", "polynomial")),
+            Param("power", 2.0, "float", "The polynomial warmup's power (>1: fast then flat).",
+                  low=0.0, high=10.0, low_open=True),
             ScheduleParam("schedule", COSINE, "schedule", "The schedule that follows; it sees its own "
                           "step 0 at step warmup_steps.")),
-           r"\eta_s = \eta_{start} + (f(0) - \eta_{start})\,s/W \text{ for } s < W,\ \text{else } f(s - W)",
+           r"\eta_s = \eta_{start} + (f(0) - \eta_{start})\,w(s/W) \text{ for } s < W,\ \text{else } f(s - W)",
            _linear_warmup, _linear_warmup_keras, marks=_linear_warmup_marks, bad_rates=_inner_bad_rates),
 )

@@ -73,6 +73,8 @@ def _keras(p, steps_per_epoch, total_steps):
     return float(p["initial_learning_rate"]), [callback]
 
 
+ORDER = 40  # where its families are listed: see schedules._collect
+
 FAMILIES = (
     Family("reduce_lr_on_plateau", "ReduceLROnPlateau",
            (PlainRate("initial_learning_rate", 0.001, "float", "Adam's learning_rate until the first "

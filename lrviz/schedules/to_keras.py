@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .base import Timeline
 
 
 def keras_class(class_name: str) -> Callable:
@@ -25,6 +24,7 @@ def formula_schedule(family_id: str) -> Callable:
     def build(params: dict, steps_per_epoch: int, total_steps: int):
         return make_formula_schedule(family_id, params, steps_per_epoch, total_steps), []
 
+    build.curve_schedule = True  # trains as CurveSchedule(curve): the generated script does the same
     return build
 
 
@@ -40,41 +40,14 @@ def epoch_scheduler(epoch_fn: Callable[[dict], Callable], start: Callable[[dict]
 
 
 def make_formula_schedule(family_id: str, params: dict, steps_per_epoch: int, total_steps: int):
-    import keras
-    from keras import ops
-
     from . import get_family
+    from .keras_schedules import CurveSchedule
 
-    family = get_family(family_id)
-
-    class FormulaSchedule(keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step):
-            s = ops.cast(step, "float32")
-            t = Timeline(s, ops.floor(s / steps_per_epoch), steps_per_epoch, total_steps, ops)
-            return ops.cast(family.curve(params, t), "float32")
-
-        def get_config(self):
-            return {"kind": family_id, **params}
-
-    FormulaSchedule.__name__ = family.label.replace(" ", "").replace("-", "")
-    return FormulaSchedule()
+    return CurveSchedule(get_family(family_id).curve, params, steps_per_epoch, total_steps)
 
 
-def warmup_schedule(inner, start: float, warmup_steps: int, params: dict):
-    """A linear warmup in front of another Keras schedule, which sees its own step 0 at step W."""
-    import keras
-    from keras import ops
+def warmup_schedule(inner, start: float, warmup_steps: int, shape: str, power: float):
+    """A warmup in front of another Keras schedule, which sees its own step 0 at step W."""
+    from .keras_schedules import Warmup
 
-    class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step):
-            step = ops.convert_to_tensor(step)
-            s = ops.cast(step, "float32")
-            first = ops.cast(inner(ops.zeros_like(step)), "float32")
-            after = ops.cast(inner(ops.maximum(step - warmup_steps, 0)), "float32")
-            warm = start + (first - start) * s / max(warmup_steps, 1)
-            return ops.where(s < warmup_steps, warm, after)
-
-        def get_config(self):
-            return {"kind": "linear_warmup", **params}
-
-    return LinearWarmup()
+    return Warmup(inner, start, warmup_steps, shape, power)

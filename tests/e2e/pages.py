@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import ARTIFACTS, wait_idle
+from tests.support import ARTIFACTS, wait_idle
 
 PLOT = """([sel, i]) => { const g = document.querySelector(sel + ' .js-plotly-plot');
   if (!g || !g._fullData || g._fullData.length <= i) return null;

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, wait_idle
+from tests.support import ROOT, wait_idle
 from pages import choose, key, plot_y, set_number, shot
 
 pytestmark = pytest.mark.browser

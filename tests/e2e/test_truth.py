@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import wait_idle
+from tests.support import wait_idle
 from lrviz import config
 from pages import choose, download, key, open_tab, plot, selectbox, set_number, shot
 from playwright.sync_api import expect

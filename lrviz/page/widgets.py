@@ -1,5 +1,6 @@
 """Streamlit widgets drawn from the declared Params (lrviz.panels says which control each
-Param gets); app.py arranges them. Every widget has a key, named after its config field."""
+Param gets), and the page's ways of showing errors and status. Every widget has a key, named
+after its config field."""
 from __future__ import annotations
 
 import re
@@ -174,23 +175,24 @@ def guarded(what: str, fn, *args, default=None):
         return default
 
 
-def status_line(p: dict) -> None:
-    status = p.get("status", "?")
-    if status == "queued" and p.get("workers_starting"):
+def status_line(p) -> None:
+    """One run's lrviz.executor.Progress, in words and a progress bar."""
+    status = p.status
+    if status == "queued" and p.workers_starting:
         st.info("Queued — a training worker is starting (it loads TensorFlow, a few seconds); "
                 "the run begins as soon as it is ready.")
     elif status == "queued":
-        st.info(f"Queued — position {p.get('queue_position') or 1} in line; it starts when a worker is free.")
+        st.info(f"Queued — position {p.queue_position or 1} in line; it starts when a worker is free.")
     elif status == "running":
-        left = p.get("eta_s")
-        st.info(f"Running — epoch {p.get('epoch', 0)} of {p.get('epochs', '?')}, step {p.get('step', 0):,}"
-                f" of {p.get('total_steps', 0) or 0:,}" + (f", about {left:.0f} s left" if left is not None else ""))
+        left = p.eta_s
+        st.info(f"Running — epoch {p.epoch} of {p.epochs}, step {p.step:,}"
+                f" of {p.total_steps or 0:,}" + (f", about {left:.0f} s left" if left is not None else ""))
     elif status == "done":
-        st.success(f"Done in {p.get('elapsed_s') or 0:.1f} s.")
+        st.success(f"Done in {p.elapsed_s:.1f} s.")
     elif status in ("stopped", "interrupted"):
-        st.warning(f"{status.capitalize()} at epoch {p.get('epoch', 0)}.")
+        st.warning(f"{status.capitalize()} at epoch {p.epoch}.")
     else:  # diverged, failed
-        st.error(f"{status.capitalize()}: {md(p.get('error') or 'no reason recorded')}")
-    epochs = p.get("epochs") or 0
+        st.error(f"{status.capitalize()}: {md(p.error or 'no reason recorded')}")
+    epochs = p.epochs or 0
     if epochs:
-        st.progress(min(1.0, (p.get("epoch") or 0) / epochs), text=f"epoch {p.get('epoch') or 0}/{epochs}")
+        st.progress(min(1.0, p.epoch / epochs), text=f"epoch {p.epoch}/{epochs}")

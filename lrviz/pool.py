@@ -1,9 +1,9 @@
-"""A pool of spawned worker processes that train runs in the background.
+"""The spawned pool: today's executor (lrviz.executor), worker processes on this machine.
 
 The server process imports this module, so nothing here imports TensorFlow: each worker
-imports it once when it starts (a warm worker answers a submit within a second or two).
-Workers write metrics straight to the store; the pipe back to the engine only says
-"ready" and "finished" (with the worker's memory). A monitor thread hands queued runs to
+(lrviz.worker.main) imports it once when it starts (a warm worker answers a submit within a
+second or two). Workers write metrics straight to the store; the pipe back to the pool only
+says "ready" and "finished" (with the worker's memory). A monitor thread hands queued runs to
 idle workers, replaces dead workers (their run becomes 'failed'), ends a worker that does not
 honour Stop in time, and recycles a worker whose memory has grown: Keras leaks a few MB with
 every model trained, so a warm successor is started and the old worker leaves once it is
@@ -14,17 +14,16 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
-import signal
 import sys
 import threading
 import time
 from multiprocessing.connection import wait
 
-from . import config as cfgmod
+from . import executor
+from . import worker as workermod
 from .store import Store
 
 STOP_GRACE_S = 0.8      # a worker that has not stopped by then is ended (Stop lands within 1 s)
-FLUSH_S = 0.25          # workers write metrics at most this often (and the first rows at once)
 MAX_START_FAILURES = 3  # workers that die before they are ready: give up instead of looping
 RECYCLE_GROWTH = 0.05   # memory growth since the worker became ready that starts a successor
 
@@ -33,7 +32,7 @@ class _Worker:
     def __init__(self, ctx, home, pid_of_parent):
         self.conn, child = ctx.Pipe()
         self.stop = ctx.Value("q", -1, lock=False)   # id of the run to stop
-        self.process = ctx.Process(target=_worker_main, args=(child, self.stop, str(home), pid_of_parent),
+        self.process = ctx.Process(target=workermod.main, args=(child, self.stop, str(home), pid_of_parent),
                                    name="lrviz-worker", daemon=True)
         _start_without_main(self.process)
         child.close()
@@ -55,7 +54,7 @@ _MAIN_LOCK = threading.Lock()
 
 def _start_without_main(process) -> None:
     """Spawn re-imports the parent's __main__ in the child. Under `streamlit run` that is the
-    page script, which would build a second Engine in every worker; hiding its __file__ makes
+    page script, which would build a second pool in every worker; hiding its __file__ makes
     spawn skip it (the same way it skips an interactive session)."""
     with _MAIN_LOCK:
         main = sys.modules.get("__main__")
@@ -72,13 +71,19 @@ def worker_count(max_workers: int | None) -> int:
     return max(1, max_workers or int(os.environ.get("LRVIZ_WORKERS") or 0) or os.cpu_count() or 1)
 
 
-class Engine:
-    def __init__(self, home=None, max_workers: int | None = None, warm_after: float = 0.0):
+class Pool:
+    """An Executor (lrviz.executor) whose workers are spawned processes sharing the store's file."""
+
+    def __init__(self, home=None, max_workers: int | None = None, warm_after: float = 0.0,
+                 stop_grace_s: float = STOP_GRACE_S, recycle_growth: float = RECYCLE_GROWTH):
         """warm_after: seconds to wait before the workers start (and import TensorFlow), so a
         page's first draw does not compete with them for the cores; warm() or a submit starts
-        them at once."""
+        them at once. stop_grace_s: how long a stopped run's worker has before it is ended.
+        recycle_growth: the memory growth (0.05 = 5 %) after a run that replaces the worker.
+        Both are read when used: setting the attributes later takes effect at once."""
         if mp.parent_process() is not None:
-            raise RuntimeError("an Engine cannot start inside a worker process")
+            raise RuntimeError("a Pool cannot start inside a worker process")
+        self.stop_grace_s, self.recycle_growth = stop_grace_s, recycle_growth
         self.store = Store(home)
         self.store.recover()
         self.max_workers = worker_count(max_workers)
@@ -123,15 +128,10 @@ class Engine:
 
     def submit(self, config: dict, name: str | None = None) -> int:
         """Queue a run; returns its id. A bad config or CSV raises ConfigError here."""
-        cfg = cfgmod.validate(config)
-        if cfg["data"]["name"] == "csv":
-            from .data import check
-
-            check(cfg["data"])  # a CSV that cannot train (no target, one class) is refused here,
-            # reading its target column only: the server never holds the table
+        cfg = executor.check_config(config)
         if self._closed:
             raise RuntimeError("the engine is shut down")
-        run_id = self.store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg))
+        run_id = executor.create_run(self.store, cfg, name)
         with self._lock:
             self._pending.append(run_id)
             self._configs[run_id] = cfg
@@ -150,33 +150,22 @@ class Engine:
             for w in self._workers:
                 if w.run_id == run_id:
                     w.stop.value = run_id
-                    w.stop_deadline = w.stop_deadline or time.monotonic() + STOP_GRACE_S
+                    w.stop_deadline = w.stop_deadline or time.monotonic() + self.stop_grace_s
 
     def delete(self, run_id: int) -> None:
         """Stop the run as Stop does (a queued run leaves the queue; a running one's worker is
-        free within STOP_GRACE_S) and remove it with all its rows; the store refuses the rows its
+        free within stop_grace_s) and remove it with all its rows; the store refuses the rows its
         worker still sends."""
         with self._lock:
             self._deleted.add(run_id)
             self.stop(run_id)
         self.store.delete(run_id)
 
-    def progress(self, run_id: int) -> dict | None:
-        run = self.store.run(run_id)
-        if run is None:
-            return None
+    def progress(self, run_id: int) -> executor.Progress | None:
         with self._lock:
             position = self._pending.index(run_id) + 1 if run_id in self._pending else None
             starting = not any(w.ready for w in self._workers)
-        step, epoch = self.store.last(run_id)
-        steps, total = step + 1, run["total_steps"]
-        elapsed = ((run["finished"] or time.time()) - run["started"]) if run["started"] else 0.0
-        eta = None
-        if run["status"] == "running" and steps and total:
-            eta = elapsed / steps * (total - steps)
-        return {"status": run["status"], "queue_position": position, "epoch": epoch + 1,
-                "epochs": run["epochs"], "step": steps, "total_steps": total, "elapsed_s": elapsed,
-                "eta_s": eta, "error": run["error"], "workers_starting": starting}
+        return executor.progress(self.store, run_id, position, starting)
 
     def active(self) -> list[int]:
         with self._lock:
@@ -185,7 +174,7 @@ class Engine:
             return [i for i in running if i not in self._deleted] + list(self._pending)
 
     def workers(self) -> list[int]:
-        """Process ids of the live workers."""
+        """Process ids of the live workers (a recycled one and its successor may overlap)."""
         with self._lock:
             return [w.process.pid for w in self._workers if w.process.is_alive()]
 
@@ -278,7 +267,7 @@ class Engine:
             w.ready, w.baseline_mib, self._start_failures = True, msg[1], 0
         elif msg[0] == "finished" and w.run_id == msg[1]:
             w.run_id = w.stop_deadline = None
-            grown = w.baseline_mib and msg[2] and msg[2] > w.baseline_mib * (1 + RECYCLE_GROWTH)
+            grown = w.baseline_mib and msg[2] and msg[2] > w.baseline_mib * (1 + self.recycle_growth)
             if grown and w.successor is None:
                 w.successor = self._spawn()
                 self._workers.append(w.successor)
@@ -320,89 +309,3 @@ class Engine:
                 w.process.kill()
 
 
-# --- the worker process ----------------------------------------------------------------------
-
-def _worker_main(conn, stop, home: str, parent: int) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ["LRVIZ_HOME"] = home  # where a config's bare CSV name is found (lrviz.uploads)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server; it ends us in order
-    os.nice(19)  # training (and the TensorFlow import) yields the cores to the page
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    from . import train  # the slow import and the first trace, before the first job
-
-    with train.quiet_stderr():
-        train.warm_up()
-    store = Store(home)
-    conn.send(("ready", _rss_mib()))
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            job = None
-        if job is None:  # every write is committed: skip TensorFlow's slow teardown
-            os._exit(0)
-        run_id, cfg = job
-        _run_job(train, store, run_id, cfg, _StopFlag(stop, run_id))
-        conn.send(("finished", run_id, _rss_mib()))
-
-
-def _rss_mib() -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):
-        return None  # not Linux: no recycling
-
-
-def _run_job(train, store: Store, run_id: int, cfg: dict, stop) -> None:
-    if stop.is_set():
-        store.finish_if_active(run_id, "stopped")
-        return
-    sink = _StoreSink(store, run_id)
-    try:
-        outcome = train.run(cfg, sink, stop,
-                            on_start=lambda metric: store.set_status(run_id, "running", metric=metric))
-        sink.flush()
-        store.set_status(run_id, outcome.status, outcome.error)
-    except Exception as exc:  # a bad CSV, a full disk: the run fails, the worker goes on
-        try:
-            sink.flush()
-            store.set_status(run_id, "failed", str(exc) or exc.__class__.__name__)
-        except Exception:
-            pass  # the store itself is broken; the page shows the store's error
-
-
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-class _StopFlag:
-    def __init__(self, value, run_id: int):
-        self.value, self.run_id = value, run_id
-
-    def is_set(self) -> bool:
-        return self.value.value == self.run_id
-
-
-class _StoreSink:
-    """train.run's sink: collects its rows (tuples in store.STEP_COLUMNS / EPOCH_COLUMNS order)
-    and writes them in batches: the first at once, then every FLUSH_S."""
-
-    def __init__(self, store: Store, run_id: int):
-        self.store, self.run_id = store, run_id
-        self.steps, self.epochs = [], []
-        self.last = 0.0
-
-    def __call__(self, steps, epochs) -> None:
-        self.steps += steps
-        self.epochs += epochs
-        if time.monotonic() - self.last >= FLUSH_S:
-            self.flush()
-
-    def flush(self) -> None:
-        self.store.append_steps(self.run_id, self.steps)
-        self.store.append_epochs(self.run_id, self.epochs)
-        self.steps, self.epochs = [], []
-        self.last = time.monotonic()

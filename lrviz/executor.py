@@ -1,0 +1,93 @@
+"""What the page and the CLI ask of whatever trains runs: the Executor protocol, the Progress
+it reports, and the parts every executor shares (checking a config at submit, creating its
+run, progress read from the store).
+
+The store is the record every executor writes to and the page reads from: a run exists there
+from submit on, with status 'queued'; its metric rows and final status arrive through the
+worker's sink (lrviz.worker.StoreSink, or one that sends them back from a remote worker).
+lrviz.pool.Pool is today's executor: spawned processes on this machine.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import config as cfgmod
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A run as the page shows it. epoch and step count those recorded (1-based: 0 before the
+    first); eta_s only while running with steps recorded; queue_position (1 = next) only while
+    queued here; workers_starting: no worker is ready yet, so a queued run waits for that."""
+    status: str               # one of store.STATUSES
+    queue_position: int | None
+    epoch: int
+    epochs: int | None
+    step: int
+    total_steps: int | None
+    elapsed_s: float
+    eta_s: float | None
+    error: str | None
+    workers_starting: bool
+
+
+class Executor(Protocol):
+    store: Store  # where its runs are recorded
+
+    def submit(self, config: dict, name: str | None = None) -> int:
+        """Queue a run; returns its id. A bad config or CSV raises ConfigError (no run made)."""
+
+    def stop(self, run_id: int) -> None:
+        """End a run within a second as 'stopped', keeping its metrics; a queued run is cancelled."""
+
+    def delete(self, run_id: int) -> None:
+        """Stop the run, then remove it and its rows; rows still on their way are refused."""
+
+    def progress(self, run_id: int) -> Progress | None:
+        """None once the run no longer exists."""
+
+    def active(self) -> list[int]:
+        """Runs running or queued here, running first; deleted ones leave at once."""
+
+    def warm(self) -> None:
+        """Get workers ready now (a page calls it when the user heads for Train)."""
+
+    def shutdown(self) -> None:
+        """End every worker; runs still queued or running become 'interrupted'."""
+
+
+def check_config(config: dict) -> dict:
+    """The canonical config of a run to submit; ConfigError for a bad config or a CSV that
+    cannot train (no such target, one class), read by its target column only: the server never
+    holds the table."""
+    cfg = cfgmod.validate(config)
+    if cfg["data"]["name"] == "csv":
+        from .data import check
+
+        check(cfg["data"])
+    return cfg
+
+
+def create_run(store: Store, cfg: dict, name: str | None) -> int:
+    """The run, 'queued', with its length (what progress and the charts' buckets need)."""
+    return store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg))
+
+
+def progress(store: Store, run_id: int, queue_position: int | None = None,
+             workers_starting: bool = False) -> Progress | None:
+    """Progress from the store's record; the executor knows only the queue and its workers."""
+    run = store.run(run_id)
+    if run is None:
+        return None
+    step, epoch = store.last(run_id)
+    steps, total = step + 1, run["total_steps"]
+    elapsed = ((run["finished"] or time.time()) - run["started"]) if run["started"] else 0.0
+    eta = None
+    if run["status"] == "running" and steps and total:
+        eta = elapsed / steps * (total - steps)
+    return Progress(status=run["status"], queue_position=queue_position, epoch=epoch + 1,
+                    epochs=run["epochs"], step=steps, total_steps=total, elapsed_s=elapsed,
+                    eta_s=eta, error=run["error"], workers_starting=workers_starting)

@@ -1,0 +1,68 @@
+"""One engine, one store and one set of traces per server (Streamlit's cache_resource), and the
+run folder they live in."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from lrviz.store import default_home
+
+from . import widgets
+
+# The workers' TensorFlow import slows the browser on a small machine: they start when the user
+# opens the Train tab, or this many seconds after the first page, or on Train, whichever is first.
+WARM_AFTER = 10.0
+
+
+def home() -> Path:
+    """LRVIZ_HOME as it is now (read on every run: tests and hosts set it per server)."""
+    return default_home()
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine(home: str):
+    from lrviz.pool import Pool
+
+    return Pool(home, warm_after=WARM_AFTER)  # its own atexit hook shuts the workers down
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(home: str):
+    from lrviz.store import Store, StoreError
+
+    store = Store(home)  # one SQLite connection per thread, made on first use
+    try:
+        store.recover()  # what a crashed server left 'running' shows 'interrupted' on the first page
+    except StoreError:
+        pass  # a full disk: its runs can still be read, and the engine names the problem
+    return store
+
+
+@st.cache_resource(show_spinner=False)
+def get_traces(home: str):
+    """What the run charts draw, shared by every session (lrviz.traces)."""
+    from lrviz.traces import Traces
+
+    return Traces(get_store(home))
+
+
+def get_store_or_none():
+    try:
+        return get_store(str(home()))
+    except Exception as exc:  # noqa: BLE001 - a broken store must not take the preview down
+        widgets.show_error(exc, "The run store could not be opened")
+    return None
+
+
+def get_engine_or_none(quiet: bool = False):
+    """The engine, or None with the reason shown (unless quiet)."""
+    try:
+        return get_engine(str(home()))
+    except ImportError as exc:
+        if not quiet:
+            st.info(f"Training is not available in this installation ({widgets.md(exc)}).")
+    except Exception as exc:  # noqa: BLE001 - the reason, not a traceback
+        if not quiet:
+            widgets.show_error(exc, "The training engine could not start")
+    return None

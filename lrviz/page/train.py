@@ -1,0 +1,89 @@
+"""The Train tab: Train, the live view of a run as it trains, Stop."""
+from __future__ import annotations
+
+import streamlit as st
+
+from lrviz.params import ConfigError
+
+from . import widgets
+from .resources import get_traces, home
+from .state import sync_url
+from .view import run_figures, view
+
+LIVE_EVERY = 1.0  # seconds between live refreshes while a run of this session is active
+ACTIVE = ("queued", "running")
+
+
+def live_figures(run_id) -> tuple | None:
+    """The live view's three figures, rebuilt only when the store sent new rows (or the view
+    changed) since the last refresh; otherwise the session's cached figures are sent again.
+    None: the run was deleted."""
+    trace = get_traces(str(home())).get(run_id)
+    if trace is None:
+        return None
+    key = (run_id, trace.last_step, trace.last_epoch, trace.metric, trace.label,
+           view("p.log_y"), view("p.x"), view("p.smooth"))
+    cached = st.session_state.get("live.figures")
+    if cached is None or cached[0] != key:
+        cached = st.session_state["live.figures"] = (key, run_figures([trace]))
+    return cached[1]
+
+
+def live_view(engine, store) -> None:
+    ids = st.session_state.get("live.ids", [])
+    names = {i: (store.run(i) or {}).get("name") or f"run {i}" for i in ids}
+    run_id = st.selectbox("Run", ids[::-1], key="live.pick", format_func=lambda i: f"{names[i]} (#{i})",
+                          help="Runs started from this page, newest first (the link keeps them).")
+    p = engine.progress(run_id)
+    if p is None:
+        return live_deleted()
+    widgets.status_line(p)
+    st.button("Stop", key="live.stop", on_click=engine.stop, args=(run_id,), disabled=p.status not in ACTIVE,
+              help="Stop after the current step; what was recorded stays.")
+    if p.status != "queued":  # a queued run has nothing to draw yet: the status line is all
+        lr, loss, metric = live_figures(run_id) or (None, None, None)
+        if lr is None:
+            return live_deleted()
+        left, right = st.columns(2)
+        left.plotly_chart(lr, key="live.lr", config={"displaylogo": False})
+        right.plotly_chart(loss, key="live.loss", config={"displaylogo": False})
+        st.plotly_chart(metric, key="live.metric", config={"displaylogo": False})
+    now = p.status in ACTIVE
+    if st.session_state.get("live.was_active") and not now:
+        st.session_state["live.was_active"] = False
+        st.rerun()  # the whole page: stop the timer, refresh the runs table
+    st.session_state["live.was_active"] = now
+
+
+def live_deleted() -> None:
+    st.caption("This run was deleted.")
+    if st.session_state.get("live.was_active"):  # deleted while it trained, here or on another page
+        st.session_state["live.was_active"] = False
+        st.rerun()  # the whole page: the fragment is drawn again without its timer
+
+
+def train_tab(cfg, ready, engine, store) -> None:
+    if engine is not None:
+        engine.warm()  # the user is heading for Train: have a worker ready by the time it is pressed
+    st.text_input("Run name", key="train.name", max_chars=100, placeholder="(automatic)",
+                  help="Shown in the runs table and chart legends.")
+    if st.button("Train", key="train.start", type="primary", disabled=not ready or engine is None,
+                 help="Train the model with these settings in a background worker."):
+        try:
+            run_id = engine.submit(cfg, name=st.session_state.get("train.name") or None)
+            st.session_state.setdefault("live.ids", []).append(run_id)
+            st.session_state["live.pick"] = run_id
+            st.session_state["live.was_active"] = True
+            sync_url(cfg)  # the link keeps this visitor's runs
+        except ConfigError as exc:
+            widgets.show_error(exc, "Training refused")
+        except Exception as exc:  # noqa: BLE001 - the engine's reason, not a traceback
+            widgets.show_error(exc, "Could not start training")
+    if cfg is not None and not ready:
+        st.caption("Upload a CSV file in the Data panel first: the run trains on it.")
+    if engine is None or not st.session_state.get("live.ids"):
+        st.caption("Press Train: the learning rate, loss and metric appear here while the model trains.")
+        return
+    active = set(engine.active())
+    every = LIVE_EVERY if any(i in active for i in st.session_state["live.ids"]) else None
+    st.fragment(lambda: widgets.guarded("Live view failed", live_view, engine, store), run_every=every)()

@@ -1,0 +1,127 @@
+"""What runs inside a worker process: its main loop, one job, the Stop flag and the sink.
+
+Importing this module does not import TensorFlow (the pool's server process imports it to
+name the worker's entry point); `main` imports lrviz.train once, before the first job.
+run_job and the sink are the parts another executor's workers reuse: such a worker that
+cannot reach the store's file passes run_job a sink that sends the same calls back.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from .store import Store
+
+FLUSH_S = 0.25  # a sink writes metrics at most this often (and the first rows at once)
+
+
+def main(conn, stop, home: str, parent: int) -> None:
+    """The pool's worker: says ("ready", MiB) once warm, then runs each (run_id, config) it
+    receives and says ("finished", run_id, MiB); None or a closed pipe ends it. stop: a shared
+    value holding the id of the run to stop."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["LRVIZ_HOME"] = home  # where a config's bare CSV name is found (lrviz.uploads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server; it ends us in order
+    os.nice(19)  # training (and the TensorFlow import) yields the cores to the page
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    from . import train  # the slow import and the first trace, before the first job
+
+    with train.quiet_stderr():
+        train.warm_up()
+    store = Store(home)
+    conn.send(("ready", rss_mib()))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            job = None
+        if job is None:  # every write is committed: skip TensorFlow's slow teardown
+            os._exit(0)
+        run_id, cfg = job
+        run_job(train, StoreSink(store, run_id), cfg, StopFlag(stop, run_id))
+        conn.send(("finished", run_id, rss_mib()))
+
+
+def rss_mib() -> float | None:
+    """This process's resident memory, which the pool watches to recycle a grown worker."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None  # not Linux: no recycling
+
+
+def run_job(train, sink, cfg: dict, stop) -> None:
+    """Train one run through `train` (the lrviz.train module), reporting only to the sink.
+    A failure fails the run, never the worker."""
+    if stop.is_set():
+        sink.finish_if_active("stopped")
+        return
+    try:
+        outcome = train.run(cfg, sink, stop, on_start=lambda metric: sink.set_status("running", metric=metric))
+        sink.flush()
+        sink.set_status(outcome.status, outcome.error)
+    except Exception as exc:  # a bad CSV, a full disk: the run fails, the worker goes on
+        try:
+            sink.flush()
+            sink.set_status("failed", str(exc) or exc.__class__.__name__)
+        except Exception:
+            pass  # the store itself is broken; the page shows the store's error
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+class StopFlag:
+    """train.run's stop: set once the pool writes this run's id into the shared value."""
+
+    def __init__(self, value, run_id: int):
+        self.value, self.run_id = value, run_id
+
+    def is_set(self) -> bool:
+        return self.value.value == self.run_id
+
+
+class StoreSink:
+    """Where one run's results go from its worker: here, straight into the store's file.
+
+    What run_job calls, which a sink for workers that cannot reach the file sends back:
+    - sink(step_rows, epoch_rows): rows as train.run produces them, lists of tuples in
+      store.STEP_COLUMNS / EPOCH_COLUMNS order, after each graph call (a chunk of batches,
+      about 0.2 s) and each epoch. Batched: the first rows are written at once, then at most every FLUSH_S seconds.
+    - flush(): write what is held; called once training ends (however it ends) and before
+      the final status, so a finished run has all its rows.
+    - set_status(status, error=None, metric=None): as store.set_status; 'running' with the
+      metric name once the data is loaded, then the final status after flush.
+    - finish_if_active(status): as store.finish_if_active; for a run stopped before it started.
+    Rows for a deleted run raise store.RunGone (train.run then ends 'failed') and its status
+    updates change nothing: the worker goes on with its next job.
+    """
+
+    def __init__(self, store: Store, run_id: int):
+        self.store, self.run_id = store, run_id
+        self.steps, self.epochs = [], []
+        self.last = 0.0
+
+    def __call__(self, steps, epochs) -> None:
+        self.steps += steps
+        self.epochs += epochs
+        if time.monotonic() - self.last >= FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.append_steps(self.run_id, self.steps)
+        self.store.append_epochs(self.run_id, self.epochs)
+        self.steps, self.epochs = [], []
+        self.last = time.monotonic()
+
+    def set_status(self, status: str, error: str | None = None, metric: str | None = None) -> None:
+        self.store.set_status(self.run_id, status, error, metric=metric)
+
+    def finish_if_active(self, status: str) -> None:
+        self.store.finish_if_active(self.run_id, status)
