@@ -20,9 +20,9 @@ from .data import DATASETS, epoch_order, labelled, split
 from .schedules import FAMILIES, Timeline, family_id, params_of
 from .schedules.per_step import warm_fraction
 
-# --- per-epoch formulas, for LearningRateScheduler --------------------------------------
-EPOCH_FUNCTIONS = {
-    ("time_based_decay", True): '''
+# --- the article's epoch function, shown as the article writes it (compounding) or as its textbook form
+TIME_BASED = {
+    True: '''
 decay = {decay!r}
 
 
@@ -30,7 +30,7 @@ def lr_time_based_decay(epoch, lr):
     # The article's function as written: Keras passes the *current* rate, so this compounds.
     return lr * 1 / (1 + decay * epoch)
 ''',
-    ("time_based_decay", False): '''
+    False: '''
 initial_learning_rate, decay = {initial_learning_rate!r}, {decay!r}
 
 
@@ -38,25 +38,17 @@ def lr_time_based_decay(epoch):
     # The textbook form: always from the initial rate.
     return initial_learning_rate / (1 + decay * epoch)
 ''',
-    ("step_decay", None): '''
-def step_decay(epoch, lr):
-    return float({initial_learning_rate!r} * {drop!r} ** math.floor(epoch / {epochs_drop!r}))
-''',
-    ("multi_step", None): '''
-MILESTONES = {milestones!r}
-
-
-def multi_step(epoch, lr):
-    # The rate drops at the start of each milestone epoch.
-    return float({initial_learning_rate!r} * {gamma!r} ** sum(1 for m in MILESTONES if m <= epoch))
-''',
-    ("exponential_per_epoch", None): '''
-def exponential_per_epoch(epoch, lr):
-    return float({initial_learning_rate!r} * {gamma!r} ** epoch)
-''',
 }
-EPOCH_NAMES = {"time_based_decay": "lr_time_based_decay", "step_decay": "step_decay",
-               "multi_step": "multi_step", "exponential_per_epoch": "exponential_per_epoch"}
+EPOCH_GLUE = '''
+
+PARAMS = {params}
+
+
+def {name}(epoch, lr):
+    # LearningRateScheduler passes the current rate; the formula is of the epoch alone.
+    return float({formula}(PARAMS, np.float64(epoch)))
+'''
+
 
 
 class Unsupported(ValueError):
@@ -86,11 +78,13 @@ def _schedule_code(sched: dict, total: str) -> tuple[list[str], str, list[str]]:
         return defs + [inspect.getsource(warm_fraction), _keras_source("Warmup")], (
             f"Warmup({inner}, {p['initial_learning_rate']!r}, {p['warmup_steps']!r}, {p['warmup_shape']!r}, "
             f"{p['power']!r})"), []
-    if family.driver == "epoch" and fam in EPOCH_NAMES:
-        key = (fam, p.get("compounding")) if fam == "time_based_decay" else (fam, None)
-        code = EPOCH_FUNCTIONS[key].format(**p)
-        return [code], repr(float(p["initial_learning_rate"])), [
-            f"keras.callbacks.LearningRateScheduler({EPOCH_NAMES[fam]})"]
+    if fam == "time_based_decay":
+        return [TIME_BASED[p["compounding"]].format(**p)], repr(float(p["initial_learning_rate"])), [
+            "keras.callbacks.LearningRateScheduler(lr_time_based_decay)"]
+    formula = getattr(family.keras, "epoch_formula", None)
+    if formula:  # the family's own formula of the epoch, as training calls it
+        code = inspect.getsource(formula) + EPOCH_GLUE.format(params=_lit(p), name=fam, formula=formula.__name__)
+        return [code], repr(float(p["initial_learning_rate"])), [f"keras.callbacks.LearningRateScheduler({fam})"]
     if fam == "reduce_lr_on_plateau":
         args = {k: v for k, v in p.items() if k != "initial_learning_rate"}
         # Adam gets a plain float: ReduceLROnPlateau cannot set the rate of a schedule object.

@@ -463,3 +463,9 @@ DATASETS = {ds.name: ds for ds in (  # in the order the page offers them
     Dataset("iris", sklearn_table, "multiclass", rows=150, standardise=True),
     Dataset("csv", _from_csv, None, standardise=True, file=True, script=(_SCRIPT_CSV, _target, plain_csv)),
 )}
+
+
+def reads_file(name) -> bool:
+    """Whether data.name is a dataset read from the user's file (an unknown name is not)."""
+    return name in DATASETS and DATASETS[name].file
+

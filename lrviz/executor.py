@@ -63,10 +63,10 @@ def check_config(config: dict) -> dict:
     """The canonical config of a run to submit; ConfigError for a bad config or a CSV that
     cannot train (no such target, one class), read by its target column only: the server never
     holds the table."""
-    cfg = cfgmod.validate(config)
-    if cfg["data"]["name"] == "csv":
-        from .data import check
+    from .data import check, reads_file
 
+    cfg = cfgmod.validate(config)
+    if reads_file(cfg["data"]["name"]):
         check(cfg["data"])
     return cfg
 

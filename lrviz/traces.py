@@ -112,5 +112,6 @@ def drawn(summary: dict, width: int, spe: int) -> tuple[dict, dict]:
 def _in_order(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     middle = (low + high) / 2
     falling = np.r_[False, middle[1:] < middle[:-1]]
-    falling[:1] = falling[1:2]  # the first bucket goes the way the second one does
+    if len(falling) > 1:
+        falling[0] = falling[1]  # the first bucket goes the way the second one does
     return np.column_stack([np.where(falling, high, low), np.where(falling, low, high)]).ravel()

@@ -201,6 +201,16 @@ def test_a_rising_curve_is_drawn_low_then_high_a_falling_one_high_then_low():
     np.testing.assert_array_equal(means["loss"], [5.5, 1.5])
 
 
+def test_a_long_run_with_one_bucket_so_far_is_drawn():
+    # Bug: the first bucket took the direction of a second one that did not exist yet.
+    one = {k: np.array([v]) for k, v in {"step_first": 0.0, "step_last": 3.0, "lr_min": 1.0, "lr_max": 2.0,
+                                          "loss_min": 5.0, "loss_max": 6.0, "loss_sum": 22.0, "loss_n": 4.0,
+                                          "wall_min": 0.0, "wall_max": 0.3}.items()}
+    steps, means = drawn(one, 2000, 100)
+    np.testing.assert_array_equal(steps["learning_rate"], [1, 2])
+    np.testing.assert_array_equal(means["loss"], [5.5])
+
+
 @pytest.mark.parametrize("kind", ["steps", "epochs"])
 def test_a_runs_csv_holds_its_exact_rows_under_the_metrics_names(tmp_path, kind):
     store, run_id, data = stored(tmp_path, 2_500, nan_every=7)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from lrviz import config as cfgmod
 from lrviz import panels, presets, uploads, urlstate
+from lrviz.data import reads_file
 from lrviz.params import ConfigError
 
 from . import widgets
@@ -48,7 +49,8 @@ def trusted(cfg: dict) -> tuple[dict, str | None]:
         return cfg, None
     if name:  # an upload named by its old absolute path
         return {**cfg, "data": {**cfg["data"], "path": name}}, None
-    data = {**cfg["data"], "path": None, "name": "moons" if cfg["data"]["name"] == "csv" else cfg["data"]["name"]}
+    name = cfg["data"]["name"]
+    data = {**cfg["data"], "path": None, "name": START.config()["data"]["name"] if reads_file(name) else name}
     return {**cfg, "data": data}, f"data.path {widgets.md(path)} ignored: only CSV files uploaded here can be used"
 
 
@@ -112,11 +114,11 @@ def current_config():
     shown. Data "csv" without a file yet keeps the preview on the last data (ready False:
     nothing trains or downloads until a file is there)."""
     get = st.session_state.get
-    waiting = get("data.name") == "csv" and not get("data.path")
+    waiting = reads_file(get("data.name")) and not get("data.path")
     if waiting:
         last = (get("config.last") or START.config())["data"]
         params = next(panel.params for panel in panels.PANELS if panel.section == "data")
-        state = {**panels.param_state(params, "data", last if last["name"] != "csv" else {}), "data.path": None}
+        state = {**panels.param_state(params, "data", {} if reads_file(last["name"]) else last), "data.path": None}
         get = lambda key, default=None: state[key] if key in state else st.session_state.get(key, default)  # noqa: E731
     try:
         cfg = cfgmod.validate(panels.read_config(get))

@@ -71,7 +71,9 @@ def per_epoch(f):
             return float(f(p, np.float64(epoch)))
         return schedule
 
-    return curve, epoch_scheduler(epoch_fn, lambda p: p["initial_learning_rate"])
+    build = epoch_scheduler(epoch_fn, lambda p: p["initial_learning_rate"])
+    build.epoch_formula = f  # the generated script calls the same f (codegen)
+    return curve, build
 
 
 ORDER = 30  # where its families are listed: see schedules._collect
