@@ -70,7 +70,7 @@ def batches(d):
 
 
 def tfdata_spe(cfg, d):
-    spe = train.steps_per_epoch(len(d.X_train), 32)
+    spe = config.batches(len(d.X_train), 32)
     model, callbacks = modelmod.build(cfg, d, steps_per_execution=spe)
     val = tf.data.Dataset.from_tensor_slices((d.X_val, d.y_val)).batch(32).cache()
     timer = EpochTimer()
@@ -95,7 +95,7 @@ def _loop_parts(cfg, d):
 
 def epoch_loop(cfg, d):
     _, step = _loop_parts(cfg, d)
-    spe = train.steps_per_epoch(len(d.X_train), 32)
+    spe = config.batches(len(d.X_train), 32)
 
     @tf.function
     def epoch(iterator):
@@ -116,7 +116,7 @@ def epoch_loop(cfg, d):
 def gather_loop(cfg, d):
     _, step = _loop_parts(cfg, d)
     X, y, n = tf.constant(d.X_train), tf.constant(d.y_train), len(d.X_train)
-    spe = train.steps_per_epoch(n, 32)
+    spe = config.batches(n, 32)
 
     @tf.function
     def epoch():

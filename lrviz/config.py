@@ -159,8 +159,13 @@ def train_size(data: dict) -> int:
 
 
 def data_steps_per_epoch(data: dict, batch_size: int) -> int:
-    """ceil(training rows / batch size) of a validated data section."""
-    return max(1, math.ceil(train_size(data) / batch_size))
+    """Steps per epoch of a validated data section."""
+    return batches(train_size(data), batch_size)
+
+
+def batches(rows: int, batch_size: int) -> int:
+    """Optimizer steps per epoch: ceil(training rows / batch size), the last batch partial."""
+    return max(1, math.ceil(rows / batch_size))
 
 
 def steps_per_epoch(cfg: dict) -> int:

@@ -54,6 +54,7 @@ except RuntimeError:
     pass  # TensorFlow already ran something in this process: keep its threads
 
 from . import data as datamod  # noqa: E402
+from .config import batches  # noqa: E402
 from . import model as modelmod  # noqa: E402
 from .store import EPOCH_COLUMNS  # noqa: E402
 
@@ -133,14 +134,10 @@ class _Feed:
         # Here, not on the model: Keras would log them as training metrics.
         self.val_loss, self.val_metric = keras.metrics.Mean(), modelmod.metric_object(data.task)
         self.rows, self.batch_size, self.chunk = len(data.X_train), batch_size, chunk
-        self.steps_per_epoch = steps_per_epoch(self.rows, batch_size)
+        self.steps_per_epoch = batches(self.rows, batch_size)
         self.seed = seed
         self.order = tf.Variable(tf.range(self.rows), trainable=False)
         self.record = tf.Variable(tf.zeros([chunk, 2]), trainable=False)
-
-
-def steps_per_epoch(rows: int, batch_size: int) -> int:
-    return max(1, math.ceil(rows / batch_size))
 
 
 def chunk_size(model: keras.Model, batch_size: int, spe: int) -> int:
@@ -228,7 +225,7 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
         on_start(modelmod.metric_name(data.task))
     model, callbacks = modelmod.build(cfg, data, cls=Recorder, jit_compile=False)
     batch = cfg["training"]["batch_size"]
-    spe = steps_per_epoch(len(data.X_train), batch)
+    spe = batches(len(data.X_train), batch)
     chunk = chunk_size(model, batch, spe)
     model.attach(data, batch, cfg["training"]["seed"], chunk)
     watch = _Watch(sink, stop, modelmod.metric_name(data.task), len(data.X_val) > 0)
