@@ -49,19 +49,17 @@ class Traces:
                 return None
             entry = self._entries[run_id] = entry or _Entry()
         with entry.lock:  # one reader per run: the others wait and share what it read
-            if not entry.complete:
+            read = not entry.complete
+            if read:
                 finished = run["status"] in FINISHED  # asked before reading: then the rows are all there
                 self._read(entry, run)
                 entry.complete = finished
             trace = RunTrace(str(run.get("name") or run_id), _spe(run), run.get("metric"),
                              steps=entry.drawn[0], epochs=entry.epochs, total_steps=run.get("total_steps"),
                              run_id=run_id, width=bucket_width(run.get("total_steps")), means=entry.drawn[1])
-        self._evict()
+        if read:  # only a read grows the cache: the runs table asks for every run on every rerun
+            self._evict()
         return trace
-
-    def forget(self, run_id: int) -> None:
-        with self._lock:
-            self._entries.pop(run_id, None)
 
     def _read(self, entry: _Entry, run: dict) -> None:
         last = int(entry.summary["bucket"][-1]) if entry.summary.get("bucket") is not None and \
