@@ -63,14 +63,9 @@ def curve(cfg: dict, args) -> int:
 
 
 def script(cfg: dict, args) -> int:
-    from .codegen import Unsupported
     from .exports import keras_script
 
-    try:
-        text = keras_script(cfg)
-    except Unsupported as exc:  # its message starts with the field: "schedule: ..."
-        raise ConfigError("schedule", cfg["schedule"].get("kind") or cfg["schedule"].get("class_name"),
-                          str(exc).removeprefix("schedule: ")) from None
+    text = keras_script(cfg)
     with _output(args.out) as out:
         out.write(text)
     return 0

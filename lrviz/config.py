@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .data import DATASETS, csv_rows
 from .params import ConfigError, Param, Section
-from .schedules import check_on_run, check_schedule
+from .schedules import FAMILIES, check_on_run, check_schedule, family_id, params_of
 
 OPTIMIZER = Section((
     Param("beta_1", 0.9, "float", "Decay of the first-moment (mean) estimate.", low=0.0, high=1.0,
@@ -95,7 +95,9 @@ def validate(raw) -> dict:
         raise ConfigError("data.path", None, f"required when data.name is {dataset.name!r}: a CSV file")
     if not dataset.file:
         out["data"]["path"] = None  # a file the run does not read must not travel with its config
-    _check_monitor(out)
+    family = FAMILIES[family_id(out["schedule"])]
+    if family.check_run:  # its params against the data it trains on (a monitored metric)
+        family.check_run(params_of(out["schedule"]), out["data"], dataset.task or out["data"]["task"], "schedule")
     _check_length(out)
     return out
 
@@ -109,29 +111,10 @@ def _check_length(cfg: dict) -> None:
         steps_per_epoch(cfg)
 
 
-def _check_monitor(cfg: dict) -> None:
-    """ReduceLROnPlateau only warns when its metric never appears, and then never reduces."""
-    sched, data = cfg["schedule"], cfg["data"]
-    if sched.get("kind") != "reduce_lr_on_plateau":
-        return
-    monitor = sched["monitor"]
-    if monitor.startswith("val_") and data["validation_split"] == 0:
-        raise ConfigError("schedule.monitor", monitor,
-                          "a val_ metric needs data.validation_split > 0; monitor 'loss' instead")
-    task = DATASETS[data["name"]].task or data["task"]  # a CSV's: data.task (auto: known once it is read)
-    regression = task == "regression"
-    classification = task in ("binary", "multiclass", "classification")
-    metric = monitor.removeprefix("val_")
-    if (metric == "accuracy" and regression) or (metric == "mae" and classification):
-        task = "regression" if regression else "classification"
-        raise ConfigError("schedule.monitor", monitor,
-                          f"this {task} run records {'mae' if regression else 'accuracy'}, not {metric}")
-
-
 def default(schedule: dict | None = None) -> dict:
-    from .schedules import make
+    from .schedules import DEFAULT, make
 
-    return validate({"schedule": schedule or make("constant")})
+    return validate({"schedule": schedule or make(DEFAULT)})
 
 
 def load(path: str | Path) -> dict:

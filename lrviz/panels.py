@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from . import config as cfgmod
 from .params import ConfigError, Param
-from .schedules import FAMILIES, family_id, make, params_of
+from .schedules import DEFAULT, FAMILIES, family_id, make, params_of
 
 FAMILY_KEY = "s.family"          # the schedule family selector
 COMPARE_ON, COMPARE_FAMILY = "c.on", "c.family"
@@ -257,13 +257,13 @@ def schedule_state(sched: dict, which: str = "s", span: Span = STEPS) -> dict:
 
 
 def nested_families() -> list[str]:
-    """Families a nested `schedule` param may hold: per-step ones, no warmup in a warmup."""
-    return [f.id for f in FAMILIES.values() if f.driver == "step" and f.id != "linear_warmup"]
+    """Families a nested `schedule` param may hold: per-step ones that hold none themselves."""
+    return [f.id for f in FAMILIES.values() if f.driver == "step" and not f.nests]
 
 
 def read_schedule(get, which: str = "s", where: str | None = None, default: dict | None = None,
                   span: Span = STEPS) -> dict:
-    fallback_family = family_id(default) if default else "constant"
+    fallback_family = family_id(default) if default else DEFAULT
     fam = get(f"{which}.family", fallback_family)
     if fam not in FAMILIES:
         fam = fallback_family

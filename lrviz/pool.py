@@ -80,7 +80,9 @@ class Pool:
         page's first draw does not compete with them for the cores; warm() or a submit starts
         them at once. stop_grace_s: how long a stopped run's worker has before it is ended.
         recycle_growth: the memory growth (0.05 = 5 %) after a run that replaces the worker.
-        Both are read when used: setting the attributes later takes effect at once."""
+        Both are read when used: setting the attributes later takes effect at once.
+        Its store is the server's: what a server that crashed left queued or running is marked
+        interrupted here, once (a store that cannot be written to stops the pool here too)."""
         if mp.parent_process() is not None:
             raise RuntimeError("a Pool cannot start inside a worker process")
         self.stop_grace_s, self.recycle_growth = stop_grace_s, recycle_growth

@@ -1,16 +1,13 @@
-"""Ready-made setups (the article's two recipes first, then good modern ones) and the
-article's pitfalls: what Keras 3 really does with each recipe, as curves and notes."""
+"""Ready-made setups: the article's two recipes first, then good modern ones."""
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from . import config as cfgmod
 from .panels import config_state, span_of
 from .params import ConfigError
-from .schedules import FAMILIES, curve, family_id, make, params_of
+from .schedules import FAMILIES, make
 
 EPOCHS = 20
 SETS = ("schedule", "optimizer", "training.epochs")  # what a preset sets; your data, model, batch stay
@@ -124,65 +121,4 @@ def available() -> dict[str, Preset]:
         except ConfigError:
             continue
         out[p.name] = p
-    return out
-
-
-@dataclass
-class Pitfall:
-    """A warning about the chosen schedule, with the curves that show it."""
-
-    title: str
-    text: str  # Markdown written here, never user text
-    curves: list = field(default_factory=list)  # [(label, step, lr)]
-    code: str = ""
-
-
-def pitfalls(cfg: dict, epochs: int, spe: int) -> list[Pitfall]:
-    """The article's pitfalls that apply to a validated config."""
-    sched = cfg["schedule"]
-    fam = family_id(sched)
-    p = params_of(sched)
-    out: list[Pitfall] = []
-    if fam == "legacy_adam_decay":
-        step, _, modern = curve(sched, epochs, spe)
-        flat = np.full_like(modern, p["learning_rate"])
-        drop = 1 - modern[-1] / flat[-1] if len(modern) else 0.0
-        out.append(Pitfall(
-            "Keras 3 has no Adam(lr=…, decay=…)",
-            "`Adam(lr=0.001, decay=1e-6)` raises **ValueError: Argument(s) not recognized: {'lr': 0.001}**. "
-            "`Adam(learning_rate=0.001, decay=1e-6)` only warns that `decay` is no longer supported and "
-            "trains at a **flat** rate. Keras 2 divided by (1 + decay · iterations) at every update; "
-            "the exact Keras 3 equivalent is `InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)`, "
-            f"which lrviz trains with. Over this run Keras 2 would have lowered the rate by {drop:.2%}.",
-            [("Keras 3: Adam(learning_rate, decay) — decay ignored", step, flat),
-             ("InverseTimeDecay(lr, 1, decay) — Keras 2's behaviour", step, modern)],
-            "keras.optimizers.Adam(learning_rate=keras.optimizers.schedules.InverseTimeDecay(\n"
-            f"    {p['learning_rate']!r}, decay_steps=1, decay_rate={p['decay']!r}))"))
-    elif fam == "time_based_decay":
-        as_written = {**sched, "compounding": True}
-        textbook = {**sched, "compounding": False}
-        step, _, lr_w = curve(as_written, epochs, spe)
-        _, _, lr_t = curve(textbook, epochs, spe)
-        _, _, lr_d = curve({**as_written, "initial_learning_rate": 0.001}, epochs, spe)
-        last = max(epochs - 1, 0)
-        out.append(Pitfall(
-            "The article's function compounds",
-            "`LearningRateScheduler` calls `lr_time_based_decay(epoch, lr)` with the **current** rate, so "
-            "`lr * 1 / (1 + decay * epoch)` divides again every epoch: "
-            "η_e = η_0 / ∏(1 + decay·k), not the textbook η_0 / (1 + decay·e). "
-            f"At epoch {last}: {lr_w[-1]:.3g} as written vs {lr_t[-1]:.3g} textbook. "
-            "And its start is the optimizer's own `learning_rate`: with `optimizer='adam'` that is "
-            "**0.001**, not the `initial_learning_rate = 0.1` the article sets (lrviz starts Adam at "
-            "initial_learning_rate).",
-            [("as written (compounding)", step, lr_w), ("textbook η0 / (1 + d·e)", step, lr_t),
-             ("as written, started by optimizer='adam' (0.001)", step, lr_d)]))
-    elif FAMILIES[fam].driver == "metric":
-        out.append(Pitfall(
-            "ReduceLROnPlateau needs a plain-number learning rate",
-            "`ReduceLROnPlateau` sets `optimizer.learning_rate` when it fires. An Adam built with a "
-            "`LearningRateSchedule` object refuses that: **TypeError: This optimizer was created with a "
-            "`LearningRateSchedule` object as its `learning_rate` constructor argument, hence its learning "
-            "rate is not settable** — and only when the first reduction fires, mid-training. lrviz gives "
-            "Adam a float here. The preview assumes val_loss never improves; the real curve depends on "
-            "training."))
     return out

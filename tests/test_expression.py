@@ -211,3 +211,19 @@ def test_default_formula_halves_every_ten_epochs():
     lr = curve_on(check("lr0 * 0.5 ** floor(epoch / 10)"), Timeline.of(30, 2))
     assert lr[[0, 19, 20, 40, 59]] == pytest.approx([0.01, 0.01, 0.005, 0.0025, 0.0025])
     assert math.isclose(lr[-1], 0.0025)
+
+
+@pytest.mark.parametrize("text", [t for t, _ in VALID] + ["0.01", "lr0"], ids=lambda t: t)
+def test_the_scripts_curve_is_the_formula_bit_for_bit(text):
+    """The generated script carries the formula as source: written by the same walk that
+    evaluates it, it gives the preview's values exactly when run with NumPy."""
+    from lrviz.schedules import get_family
+
+    sched = check(text)
+    params = {k: v for k, v in sched.items() if k != "kind"}
+    script = get_family("expression").keras.script(params, "total_steps", None)
+    namespace = {"math": math}
+    exec(script.defs[-1], namespace)  # noqa: S102 - the test runs the script's own code
+    timeline = Timeline.of(4, 25)
+    written = np.broadcast_to(namespace["expression_curve"](params, timeline), timeline.step.shape)
+    np.testing.assert_array_equal(written, curve_on(sched, timeline))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lrviz import figures, panels, presets
+from lrviz import figures, panels
 from lrviz.params import ConfigError
-from lrviz.schedules import FAMILIES, check_on_run, check_schedule, coverage, family_id
+from lrviz.schedules import FAMILIES, check_on_run, check_schedule, coverage, family_id, pitfalls
 
 from . import widgets
 from .view import VIEW, view
@@ -54,7 +54,7 @@ def preview_tab(cfg, spe) -> None:
         st.warning(f"**A peak rate of {widgets.fmt(lr.max())} is far above what Adam tolerates** on models like "
                    "these (it usually trains between 1e-4 and 1e-2): expect the loss to diverge.",
                    icon=":material/warning:")
-    for i, pit in enumerate(presets.pitfalls(cfg, epochs, spe)):
+    for i, pit in enumerate(pitfalls(cfg["schedule"], epochs, spe)):
         st.warning(f"**{pit.title}.** {pit.text}", icon=":material/warning:")
         if pit.curves:
             curves = [figures.Curve(label, s, v, "solid" if j == 0 else "dash")

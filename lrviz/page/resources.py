@@ -29,14 +29,15 @@ def get_engine(home: str):
 
 @st.cache_resource(show_spinner=False)
 def get_store(home: str):
-    from lrviz.store import Store, StoreError
+    """The engine's store: the engine marks what a crashed server left running as interrupted,
+    before the first page lists it. A plain one, for reading, where the engine cannot start
+    (a full disk: its runs can still be read, and the Train tab names the problem)."""
+    from lrviz.store import Store
 
-    store = Store(home)  # one SQLite connection per thread, made on first use
     try:
-        store.recover()  # what a crashed server left 'running' shows 'interrupted' on the first page
-    except StoreError:
-        pass  # a full disk: its runs can still be read, and the engine names the problem
-    return store
+        return get_engine(home).store
+    except Exception:  # noqa: BLE001 - get_engine_or_none says why where training is offered
+        return Store(home)  # one SQLite connection per thread, made on first use
 
 
 @st.cache_resource(show_spinner=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lrviz import config as cfgmod
-from lrviz import figures, panels, presets, uploads
+from lrviz import data, figures, panels, presets, uploads
 from lrviz.params import ConfigError
 
 from . import widgets
@@ -87,7 +87,6 @@ def take_csv_upload() -> None:
     upload = st.session_state.get("data.upload")
     if not hasattr(upload, "read"):
         return  # the file was removed from the widget, or released below: the saved copy stays in use
-    from lrviz import data
 
     refused = f"CSV {widgets.md(upload.name)} refused"
     try:
@@ -120,7 +119,7 @@ def note_csv(error=None, caption=None) -> None:
 
 
 def csv_upload() -> None:
-    if st.session_state.get("data.name") != "csv":
+    if not data.reads_file(st.session_state.get("data.name")):
         return
     st.file_uploader("CSV file", type=["csv"], key="data.upload", on_change=take_csv_upload,
                      help="A header row and numeric columns; the target is the last column "

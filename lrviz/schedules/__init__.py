@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import ConfigError
-from .base import EPOCH, METRIC, STEP, Family, Timeline
+from .base import EPOCH, METRIC, STEP, Family, Pitfall, Timeline
 
 KERAS_MODULE = "keras.optimizers.schedules"
 # The package's modules that declare no family (keras_schedules imports Keras: only training and
@@ -33,6 +33,7 @@ def _collect() -> dict[str, Family]:
 
 
 FAMILIES: dict[str, Family] = _collect()
+DEFAULT = "constant"  # the family a new config starts from
 
 
 def get_family(family_id: str) -> Family:
@@ -145,12 +146,18 @@ def _field_value(cfg: dict, dotted: str):
     return value
 
 
+def pitfalls(cfg: dict, epochs: int, steps_per_epoch: int) -> list[Pitfall]:
+    """What Keras really does with this schedule that users do not expect."""
+    fam = FAMILIES[family_id(cfg)]
+    return fam.pitfalls(params_of(cfg), epochs, steps_per_epoch) if fam.pitfalls else []
+
+
 def keras_learning_rate(cfg: dict, steps_per_epoch: int, total_steps: int) -> tuple:
     """(Adam's learning_rate argument, [callbacks]) that make Keras apply this schedule."""
     fam = FAMILIES[family_id(cfg)]
     return fam.keras(params_of(cfg), steps_per_epoch, total_steps)
 
 
-__all__ = ["FAMILIES", "Family", "Timeline", "STEP", "EPOCH", "METRIC", "ConfigError",
+__all__ = ["FAMILIES", "DEFAULT", "Family", "Timeline", "STEP", "EPOCH", "METRIC", "ConfigError",
            "get_family", "family_id", "params_of", "make", "check_schedule", "check_on_run", "curve", "curve_on",
-           "keras_learning_rate"]
+           "keras_learning_rate", "Pitfall", "pitfalls"]

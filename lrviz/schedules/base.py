@@ -2,11 +2,12 @@
 
 A family's curve is written once against an array namespace `xp`: NumPy for the preview
 (float64, vectorised over every step), `keras.ops` inside training, where the same function
-becomes a real `LearningRateSchedule` (see `to_keras.py`).
+becomes a real `LearningRateSchedule`, and the generated script carries its source (see
+`to_keras.py`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -54,18 +55,33 @@ class Mark:
     kind: str = "end"
 
 
+@dataclass
+class Pitfall:
+    """A warning about the chosen schedule, with the curves that show it."""
+
+    title: str
+    text: str  # Markdown written here, never user text
+    curves: list = field(default_factory=list)  # [(label, step, lr)]
+    code: str = ""
+
+
 @dataclass(frozen=True)
 class Family:
     """One schedule family, declared once.
 
     id: the Keras class name (for Keras's own classes) or the config's `kind`.
     curve(params, timeline) -> learning rate at every step of the timeline.
-    keras(params, timeline_info) -> (Adam's learning_rate, [callbacks]); imports Keras lazily.
+    keras: a to_keras.Keras: keras(params, steps_per_epoch, total_steps) -> (Adam's learning_rate,
+    [callbacks]), importing Keras lazily; keras.script writes the same as source for the script.
     check(params, where): cross-field rules; raises ConfigError.
+    check_run(params, data, task, where): rules between its params and the data the run trains on
+    (data: the config's data section; task: the dataset's, else data.task); raises ConfigError.
     marks(params, steps_per_epoch) -> [Mark]: where its phases end and its rate changes.
     bad_rates(params) -> the argument to blame when these params can give a rate that is not
     finite and >= 0 at some step of a run (a formula, shrinking restarts), else None.
     helpers: the functions its curve calls, which the generated script carries with it.
+    pitfalls(params, epochs, steps_per_epoch) -> [Pitfall]: what Keras really does with it that
+    users do not expect (the article's recipes).
     """
 
     id: str
@@ -73,18 +89,25 @@ class Family:
     params: tuple[Param, ...]
     formula: str
     curve: Callable[[dict, Timeline], Any]
-    keras: Callable[[dict, int, int], tuple]
+    keras: Any  # to_keras.Keras
     driver: str = STEP
     keras_class: bool = False
     check: Callable[[dict, str], None] | None = None
+    check_run: Callable[[dict, dict, str, str], None] | None = None
     note: str = ""
     marks: Callable[[dict, int], list[Mark]] | None = None
     bad_rates: Callable[[dict], str | None] | None = None
     helpers: tuple[Callable, ...] = ()
+    pitfalls: Callable[[dict, int, int], list[Pitfall]] | None = None
 
     @property
     def section(self) -> Section:
         return Section(self.params)
+
+    @property
+    def nests(self) -> bool:
+        """Whether it holds another schedule (a warmup's)."""
+        return any(p.kind == "schedule" for p in self.params)
 
     def defaults(self) -> dict:
         return self.section.defaults()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import ConfigError, Param
-from .base import EPOCH, Family, Mark, rate
-from .to_keras import epoch_scheduler
+from .base import EPOCH, Family, Mark, Pitfall, rate
+from .to_keras import chosen, epoch_formula, epoch_function
 
 
 def _time_based(p, t):
@@ -19,17 +19,44 @@ def _time_based(p, t):
     return per_epoch[e.astype(np.int64)]
 
 
-def _time_based_fn(p):
-    decay = p["decay"]
-    if p["compounding"]:
-        def lr_time_based_decay(epoch, lr):  # the article's function, as written
-            return lr * 1 / (1 + decay * epoch)
-        return lr_time_based_decay
-    lr0 = p["initial_learning_rate"]
-
-    def lr_time_based_decay(epoch):
-        return lr0 / (1 + decay * epoch)
+def article_time_based_decay(decay):
+    def lr_time_based_decay(epoch, lr):
+        # The article's function as written: Keras passes the *current* rate, so this compounds.
+        return lr * 1 / (1 + decay * epoch)
     return lr_time_based_decay
+
+
+def textbook_time_based_decay(initial_learning_rate, decay):
+    def lr_time_based_decay(epoch):
+        # The textbook form: always from the initial rate.
+        return initial_learning_rate / (1 + decay * epoch)
+    return lr_time_based_decay
+
+
+ARTICLE = epoch_function(article_time_based_decay, lambda p: {"decay": p["decay"]})
+TEXTBOOK = epoch_function(textbook_time_based_decay,
+                          lambda p: {"initial_learning_rate": p["initial_learning_rate"], "decay": p["decay"]})
+
+
+def _time_based_pitfalls(p, epochs, spe):
+    from . import curve, make
+
+    as_written = make("time_based_decay", **{**p, "compounding": True})
+    step, _, lr_w = curve(as_written, epochs, spe)
+    _, _, lr_t = curve({**as_written, "compounding": False}, epochs, spe)
+    _, _, lr_d = curve({**as_written, "initial_learning_rate": 0.001}, epochs, spe)
+    last = max(epochs - 1, 0)
+    return [Pitfall(
+        "The article's function compounds",
+        "`LearningRateScheduler` calls `lr_time_based_decay(epoch, lr)` with the **current** rate, so "
+        "`lr * 1 / (1 + decay * epoch)` divides again every epoch: "
+        "η_e = η_0 / ∏(1 + decay·k), not the textbook η_0 / (1 + decay·e). "
+        f"At epoch {last}: {lr_w[-1]:.3g} as written vs {lr_t[-1]:.3g} textbook. "
+        "And its start is the optimizer's own `learning_rate`: with `optimizer='adam'` that is "
+        "**0.001**, not the `initial_learning_rate = 0.1` the article sets (lrviz starts Adam at "
+        "initial_learning_rate).",
+        [("as written (compounding)", step, lr_w), ("textbook η0 / (1 + d·e)", step, lr_t),
+         ("as written, started by optimizer='adam' (0.001)", step, lr_d)])]
 
 
 def _step_decay(p, e):
@@ -66,14 +93,7 @@ def per_epoch(f):
     def curve(p, t):
         return f(p, t.epoch)
 
-    def epoch_fn(p):
-        def schedule(epoch, lr):  # Keras passes the current rate; these formulas do not need it
-            return float(f(p, np.float64(epoch)))
-        return schedule
-
-    build = epoch_scheduler(epoch_fn, lambda p: p["initial_learning_rate"])
-    build.epoch_formula = f  # the generated script calls the same f (codegen)
-    return curve, build
+    return curve, epoch_formula(f)
 
 
 ORDER = 30  # where its families are listed: see schedules._collect
@@ -86,8 +106,8 @@ FAMILIES = (
             Param("compounding", True, "bool",
                   "As written in the article: Keras passes the current rate, so the division compounds.")),
            r"\eta_e = \frac{\eta_{e-1}}{1 + d\,e}\ \text{(as written)}\quad\text{vs}\quad \frac{\eta_0}{1 + d\,e}",
-           _time_based, epoch_scheduler(_time_based_fn, lambda p: p["initial_learning_rate"]),
-           driver=EPOCH),
+           _time_based, chosen(lambda p: ARTICLE if p["compounding"] else TEXTBOOK),
+           driver=EPOCH, pitfalls=_time_based_pitfalls),
     Family("step_decay", "Step decay",
            (rate(default=0.1),
             Param("drop", 0.5, "float", "Multiplier applied every epochs_drop epochs.", low=0.0, high=1.0,

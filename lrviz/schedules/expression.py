@@ -136,6 +136,33 @@ def _curve(p, t):
     return _Evaluator(t.xp, names).eval(p["expression"], previously_parsed=parse(p["expression"]))
 
 
+class _Writes:
+    """An array namespace that writes each call down instead of making it: the evaluator's own
+    walk over a formula, given this, returns the formula as source over `xp` (for the script)."""
+
+    def __getattr__(self, name):
+        return lambda *args: f"xp.{name}({', '.join(map(_code, args))})"
+
+
+def _code(value) -> str:
+    return value if isinstance(value, str) else repr(float(value))
+
+
+CURVE_SOURCE = '''def expression_curve(p, t):
+    {doc!r}
+    xp, step, epoch, lr0 = t.xp, t.step, t.epoch, p["initial_learning_rate"]
+    steps_per_epoch, total_steps, pi, e = float(t.steps_per_epoch), float(t.total_steps), math.pi, math.e
+    return {code}
+'''
+
+
+def _curve_source(p) -> tuple[str, str]:
+    """The typed formula as a curve function's source, for the generated script."""
+    code = _Evaluator(_Writes(), {n: n for n in NAMES}).eval(p["expression"], previously_parsed=parse(p["expression"]))
+    doc = f"lr = {p['expression']}: the typed formula, as lrviz evaluates it"
+    return "expression_curve", CURVE_SOURCE.format(doc=doc, code=_code(code))
+
+
 def _check(p, where):
     """Syntax and evaluation; the values are checked on the real run (schedules.check_on_run),
     where steps per epoch and the run's length are known."""
@@ -158,7 +185,7 @@ FAMILIES = (
             Param("expression", "lr0 * 0.5 ** floor(epoch / 10)", "text",
                   "A formula of step, epoch, lr0, steps_per_epoch, total_steps, pi, e; functions: "
                   + ", ".join(FUNCTIONS) + "; 'a if cond else b' works step by step.", max_len=MAX_CHARS)),
-           r"\eta_s = f(s, e, \eta_0)", _curve, formula_schedule("expression"), check=_check,
+           r"\eta_s = f(s, e, \eta_0)", _curve, formula_schedule("expression", _curve_source), check=_check,
            bad_rates=lambda p: "expression",
            note="Evaluated safely (no eval): numbers, the listed names and functions, arithmetic and "
                 "comparisons only."),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
+
 from ..params import ConfigError, Param
-from .base import STEP, Family, Mark, rate, steps
-from .to_keras import formula_schedule, keras_class, warmup_schedule
+from .base import STEP, Family, Mark, Pitfall, rate, steps
+from .to_keras import Keras, Script, formula_schedule, keras_class, keras_source, source, warmup_schedule
 
 
 def _constant(p, t):
@@ -19,11 +21,28 @@ def _legacy(p, t):
     return p["learning_rate"] / (1.0 + p["decay"] * t.step)
 
 
-def _legacy_keras(p, steps_per_epoch, total_steps):
-    # Keras 3 dropped `decay`; InverseTimeDecay(lr, 1, decay) is the exact equivalent.
-    build = keras_class("InverseTimeDecay")
-    return build({"initial_learning_rate": p["learning_rate"], "decay_steps": 1,
-                  "decay_rate": p["decay"], "staircase": False}, steps_per_epoch, total_steps)
+# Keras 3 dropped `decay`; InverseTimeDecay(lr, 1, decay) is the exact equivalent.
+_LEGACY_KERAS = keras_class("InverseTimeDecay", lambda p: {
+    "initial_learning_rate": p["learning_rate"], "decay_steps": 1, "decay_rate": p["decay"], "staircase": False})
+
+
+def _legacy_pitfalls(p, epochs, spe):
+    from . import make, curve
+
+    step, _, modern = curve(make("legacy_adam_decay", **p), epochs, spe)
+    flat = np.full_like(modern, p["learning_rate"])
+    drop = 1 - modern[-1] / flat[-1] if len(modern) else 0.0
+    return [Pitfall(
+        "Keras 3 has no Adam(lr=…, decay=…)",
+        "`Adam(lr=0.001, decay=1e-6)` raises **ValueError: Argument(s) not recognized: {'lr': 0.001}**. "
+        "`Adam(learning_rate=0.001, decay=1e-6)` only warns that `decay` is no longer supported and "
+        "trains at a **flat** rate. Keras 2 divided by (1 + decay · iterations) at every update; "
+        "the exact Keras 3 equivalent is `InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)`, "
+        f"which lrviz trains with. Over this run Keras 2 would have lowered the rate by {drop:.2%}.",
+        [("Keras 3: Adam(learning_rate, decay) — decay ignored", step, flat),
+         ("InverseTimeDecay(lr, 1, decay) — Keras 2's behaviour", step, modern)],
+        "keras.optimizers.Adam(learning_rate=keras.optimizers.schedules.InverseTimeDecay(\n"
+        f"    {p['learning_rate']!r}, decay_steps=1, decay_rate={p['decay']!r}))")]
 
 
 def _cyclical(p, t):
@@ -159,6 +178,13 @@ def _linear_warmup_keras(p, steps_per_epoch, total_steps):
     return warmup_schedule(inner, p["initial_learning_rate"], w, p["warmup_shape"], p["power"]), []
 
 
+def _linear_warmup_script(p, total, nested):
+    inner = nested(p["schedule"], f"max({total} - {p['warmup_steps']}, 1)")
+    return Script((*inner.defs, source(warm_fraction), keras_source("Warmup")),
+                  f"Warmup({inner.learning_rate}, {p['initial_learning_rate']!r}, {p['warmup_steps']!r}, "
+                  f"{p['warmup_shape']!r}, {p['power']!r})")
+
+
 class ScheduleParam(Param):
     """A nested schedule config, validated like the top-level one."""
 
@@ -168,8 +194,9 @@ class ScheduleParam(Param):
     def check(self, value, where):
         from . import FAMILIES, check_schedule, family_id
 
-        if isinstance(value, dict) and value.get("kind") == "linear_warmup":
-            raise ConfigError(f"{where}.kind", "linear_warmup",
+        kind = value.get("kind") if isinstance(value, dict) else None
+        if kind in FAMILIES and FAMILIES[kind].nests:
+            raise ConfigError(f"{where}.kind", kind,
                               "a warmup cannot wrap another warmup; use one with more warmup_steps")
         checked = check_schedule(value, where)
         fam = FAMILIES[family_id(checked)]
@@ -192,7 +219,7 @@ FAMILIES = (
     Family("legacy_adam_decay", "Keras 2 Adam(decay=…)",
            (rate("learning_rate", 0.001, "Adam's learning_rate before decay."),
             Param("decay", 1e-6, "float", "Keras 2's per-iteration decay.", low=0.0, high=1e3, log=True)),
-           r"\eta_s = \frac{\eta_0}{1 + \text{decay} \cdot s}", _legacy, _legacy_keras,
+           r"\eta_s = \frac{\eta_0}{1 + \text{decay} \cdot s}", _legacy, _LEGACY_KERAS, pitfalls=_legacy_pitfalls,
            note="Keras 3 ignores Adam(decay=…) with only a warning; this is its exact equivalent, "
                 "InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)."),
     Family("cyclical", "Cyclical (CLR)",
@@ -254,5 +281,5 @@ FAMILIES = (
             ScheduleParam("schedule", COSINE, "schedule", "The schedule that follows; it sees its own "
                           "step 0 at step warmup_steps.")),
            r"\eta_s = \eta_{start} + (f(0) - \eta_{start})\,w(s/W) \text{ for } s < W,\ \text{else } f(s - W)",
-           _linear_warmup, _linear_warmup_keras, marks=_linear_warmup_marks, bad_rates=_inner_bad_rates),
+           _linear_warmup, Keras(_linear_warmup_keras, _linear_warmup_script), marks=_linear_warmup_marks, bad_rates=_inner_bad_rates),
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import ConfigError, Param
-from .base import METRIC, Family
+from .base import METRIC, Family, Pitfall
+from .to_keras import Keras, Script, call
 
 MONITORS = ("val_loss", "loss", "val_accuracy", "accuracy", "val_mae", "mae")
 NOT_SETTABLE = ("allowed: a number. ReduceLROnPlateau cannot lower a LearningRateSchedule: Keras raises "
@@ -32,6 +33,32 @@ def _maximize(p) -> bool:
         return p["mode"] == "max"
     # Keras 3 asks the compiled metric for its direction: accuracy rises, loss and mae fall.
     return p["monitor"].removeprefix("val_") == "accuracy"
+
+
+def _check_run(p, data, task, where):
+    """Keras only warns when the monitored metric never appears, and then never reduces.
+    task: the data's ('classification' or 'auto' for a CSV not read yet)."""
+    monitor = p["monitor"]
+    if monitor.startswith("val_") and data["validation_split"] == 0:
+        raise ConfigError(f"{where}.monitor", monitor,
+                          "a val_ metric needs data.validation_split > 0; monitor 'loss' instead")
+    regression = task == "regression"
+    classification = task in ("binary", "multiclass", "classification")
+    metric = monitor.removeprefix("val_")
+    if (metric == "accuracy" and regression) or (metric == "mae" and classification):
+        task = "regression" if regression else "classification"
+        raise ConfigError(f"{where}.monitor", monitor,
+                          f"this {task} run records {'mae' if regression else 'accuracy'}, not {metric}")
+
+
+PITFALL = Pitfall(
+    "ReduceLROnPlateau needs a plain-number learning rate",
+    "`ReduceLROnPlateau` sets `optimizer.learning_rate` when it fires. An Adam built with a "
+    "`LearningRateSchedule` object refuses that: **TypeError: This optimizer was created with a "
+    "`LearningRateSchedule` object as its `learning_rate` constructor argument, hence its learning "
+    "rate is not settable** — and only when the first reduction fires, mid-training. lrviz gives "
+    "Adam a float here. The preview assumes val_loss never improves; the real curve depends on "
+    "training.")
 
 
 def replay(p: dict, metric_values) -> np.ndarray:
@@ -73,6 +100,12 @@ def _keras(p, steps_per_epoch, total_steps):
     return float(p["initial_learning_rate"]), [callback]
 
 
+def _script(p, total, nested):
+    args = {k: v for k, v in p.items() if k != "initial_learning_rate"}
+    # Adam gets a plain float: ReduceLROnPlateau cannot set the rate of a schedule object.
+    return Script((), repr(float(p["initial_learning_rate"])), (call("keras.callbacks.ReduceLROnPlateau", args),))
+
+
 ORDER = 40  # where its families are listed: see schedules._collect
 
 FAMILIES = (
@@ -94,7 +127,8 @@ FAMILIES = (
             Param("min_lr", 0.0, "float", "The rate never goes below this.", low=0.0, high=10.0)),
            r"\eta \leftarrow \max(\eta \cdot \text{factor},\ \eta_{min})"
            r"\ \text{after patience epochs without improvement}",
-           _flat, _keras, driver=METRIC,
+           _flat, Keras(_keras, _script), driver=METRIC, check_run=_check_run,
+           pitfalls=lambda p, epochs, spe: [PITFALL],
            note="The rate reacts to the monitored metric during training, so the preview is flat at "
                 "initial_learning_rate; the training chart shows the rate Keras applied."),
 )
