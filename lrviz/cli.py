@@ -1,4 +1,5 @@
-"""`python -m lrviz curve|train|script CONFIG.json`: what the page does, headless.
+"""`python -m lrviz curve|train|script|lr-find CONFIG.json`, `python -m lrviz sweep SWEEP.json`:
+what the page does, headless.
 
 A bad config or file exits with code 2 and one line on stderr that names the field.
 """
@@ -33,7 +34,22 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("script", help="write the plain-Keras script that reproduces the run")
     s.add_argument("config")
     s.add_argument("--out", help="Python file (default: standard output)")
+    f = sub.add_parser("lr-find", help="LR range test: loss against a growing rate, and the rates it suggests")
+    f.add_argument("config")
+    for option, (name, kind) in RAMP_OPTIONS.items():
+        f.add_argument(option, type=kind, dest=name, help=f"the ramp's {name} (default: {RAMP_DEFAULTS[name]})")
+    f.add_argument("--out", help="CSV of step,learning_rate,loss,smoothed_loss (default: none)")
+    w = sub.add_parser("sweep", help="train a grid of settings × seeds; one results row per run")
+    w.add_argument("sweep", help='JSON: {"base": CONFIG, "grid": {"path": [values]}, "seeds": [..]}')
+    w.add_argument("--out", help="results CSV (default: standard output)")
+    w.add_argument("--workers", type=int, help="worker processes (default: $LRVIZ_WORKERS, else one per core)")
+    w.add_argument("--name", help="the sweep's name in the page's lists")
     return p
+
+
+RAMP_OPTIONS = {"--min-lr": ("min_learning_rate", float), "--max-lr": ("max_learning_rate", float),
+                "--steps": ("num_steps", int)}
+RAMP_DEFAULTS = {"min_learning_rate": 1e-7, "max_learning_rate": 10.0, "num_steps": 200}
 
 
 def _positive(value, field):
@@ -77,13 +93,94 @@ def train(cfg: dict, args) -> int:
     return train_cli(cfg, args.out, args.steps_out)
 
 
-COMMANDS = {"curve": curve, "train": train, "script": script}
+def lr_find(cfg: dict, args) -> int:
+    """Train the ramp here; write its rows; the last line of stdout is the suggestions as JSON."""
+    import json
+
+    from .exports import write_csv
+    from .experiments import range_test
+
+    given = {name: getattr(args, name) for name, _ in RAMP_OPTIONS.values() if getattr(args, name) is not None}
+    try:
+        ramp = range_test.check(given)
+    except ConfigError as exc:  # named as the option the user typed
+        option = next((o for o, (n, _) in RAMP_OPTIONS.items() if exc.field.endswith("." + n)), exc.field)
+        raise ConfigError(option, exc.value, exc.allowed) from None
+    from .train import foreground
+
+    done = foreground(range_test.run_config(cfg, ramp))
+    print(done.ended, file=sys.stderr)
+    result = range_test.analyse([r[2] for r in done.steps], [r[3] for r in done.steps], ramp["num_steps"],
+                                ramp["stop_factor"])
+    if args.out:
+        with _output(args.out) as out:
+            write_csv({"step": range(len(result.loss)), "learning_rate": result.learning_rate, "loss": result.loss,
+                       "smoothed_loss": result.smoothed}, out)
+    for s in result.suggestions:
+        print(f"lrviz: {s.name}: {s.learning_rate:.3g} ({s.why})", file=sys.stderr)
+    print(f"lrviz: {result.note}", file=sys.stderr)
+    first = result.suggestions[0].learning_rate if result.suggestions else None
+    print(json.dumps({"suggested_learning_rate": first, **{s.name: s.learning_rate for s in result.suggestions},
+                      "steps": len(result.loss), "note": result.note}))
+    return 0 if result.suggestions else 1
+
+
+def sweep(raw, args) -> int:
+    """Queue the sweep's runs on a local pool (stored like the page's), show a progress bar,
+    write one results row per run. Ctrl-C stops the whole sweep and writes what finished."""
+    import time
+
+    from tqdm import tqdm
+
+    from .exports import write_csv
+    from .experiments import groups
+    from .experiments import sweep as sweepmod
+    from .pool import Pool
+
+    plan = sweepmod.check(raw)
+    pool = Pool(max_workers=_positive(args.workers, "--workers"))
+    group = None
+    try:
+        group = groups.start(pool, "sweep", raw, plan, args.name)
+        print(f"lrviz: sweep {group}: {len(plan.runs)} runs on {pool.max_workers} workers, stored in "
+              f"{pool.store.path}", file=sys.stderr)
+        with tqdm(total=len(plan.runs), unit="run", file=sys.stderr, dynamic_ncols=True) as bar:
+            while True:
+                runs = pool.store.group_runs(group)
+                finished = sum(r["status"] not in ("queued", "running") for r in runs)
+                if finished > bar.n:
+                    bar.update(finished - bar.n)
+                if finished == len(runs):
+                    break
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        if group is not None:
+            groups.stop(pool, group)
+        print("lrviz: sweep stopped", file=sys.stderr)
+        interrupted = True
+    else:
+        interrupted = False
+    finally:
+        pool.shutdown()
+    if group is None:
+        return 130
+    cols = groups.results(pool.store, group)
+    with _output(args.out) as out:
+        write_csv(groups.csv_columns(cols), out)
+    statuses = cols["status"]
+    print(f"lrviz: sweep {group}: " + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses)),
+          file=sys.stderr)
+    return 130 if interrupted else 0
+
+
+COMMANDS = {"curve": curve, "train": train, "script": script, "lr-find": lr_find, "sweep": sweep}
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](cfgmod.load(args.config), args)
+        source = cfgmod.read_json(args.sweep, "sweep") if args.command == "sweep" else cfgmod.load(args.config)
+        return COMMANDS[args.command](source, args)
     except ConfigError as exc:
         print(f"lrviz: error: {exc}", file=sys.stderr)
         return 2

@@ -119,19 +119,27 @@ def default(schedule: dict | None = None) -> dict:
 
 def load(path: str | Path) -> dict:
     """Read and validate a JSON config file; every failure is a ConfigError."""
+    return validate(read_json(path))
+
+
+def read_json(path: str | Path, what: str = "config") -> object:
+    """A JSON file as plain data (NaN and Infinity as floats, for validation to refuse by name)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("config file", str(path), f"cannot be read: {exc.__class__.__name__}") from None
-    return loads(text)
+        raise ConfigError(f"{what} file", str(path), f"cannot be read: {exc.__class__.__name__}") from None
+    return parse_json(text, what)
+
+
+def parse_json(text: str, what: str = "config") -> object:
+    try:
+        return json.loads(text, parse_constant=lambda c: float(c))
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(what, text[:40], f"allowed: valid JSON ({exc})") from None
 
 
 def loads(text: str) -> dict:
-    try:
-        raw = json.loads(text, parse_constant=lambda c: float(c))
-    except (ValueError, RecursionError) as exc:
-        raise ConfigError("config", text[:40], f"allowed: valid JSON ({exc})") from None
-    return validate(raw)
+    return validate(parse_json(text))
 
 
 def train_size(data: dict) -> int:

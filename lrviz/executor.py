@@ -37,8 +37,10 @@ class Progress:
 class Executor(Protocol):
     store: Store  # where its runs are recorded
 
-    def submit(self, config: dict, name: str | None = None) -> int:
-        """Queue a run; returns its id. A bad config or CSV raises ConfigError (no run made)."""
+    def submit(self, config: dict, name: str | None = None, group: int | None = None,
+               cell: list | None = None) -> int:
+        """Queue a run; returns its id. A bad config or CSV raises ConfigError (no run made).
+        group, cell: the experiment it belongs to (store.create_group) and its place there."""
 
     def stop(self, run_id: int) -> None:
         """End a run within a second as 'stopped', keeping its metrics; a queued run is cancelled."""
@@ -71,9 +73,10 @@ def check_config(config: dict) -> dict:
     return cfg
 
 
-def create_run(store: Store, cfg: dict, name: str | None) -> int:
+def create_run(store: Store, cfg: dict, name: str | None, group: int | None = None,
+               cell: list | None = None) -> int:
     """The run, 'queued', with its length (what progress and the charts' buckets need)."""
-    return store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg))
+    return store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg), group, cell)
 
 
 def progress(store: Store, run_id: int, queue_position: int | None = None,

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from tsdownsample import MinMaxLTTBDownsampler
 
+from .experiments.stats import smooth
 from .store import EPOCH_COLUMNS, STEP_COLUMNS
 
 MAX_POINTS = 2000
@@ -183,22 +184,6 @@ def preview_figure(curves: list[Curve], steps_per_epoch: int, log_y: bool = Fals
     layout = _epoch_lines(_layout(title, "learning rate", log_y), total, steps_per_epoch)
     _marks(layout, list(marks))
     return _figure(traces, layout, FLAT_RATE)
-
-
-def smooth(values, weight: float) -> np.ndarray:
-    """TensorBoard's scalar smoothing: an exponential moving average, debiased so that the first
-    points are not pulled towards 0. Non-finite values pass through; a constant series is kept."""
-    y = np.asarray(values, dtype=np.float64)
-    out = y.copy()
-    finite = np.isfinite(y)
-    if weight <= 0 or not finite.any() or np.all(y[finite] == y[finite][0]):
-        return out
-    from scipy.signal import lfilter
-
-    ema = lfilter([1.0 - weight], [1.0, -weight], y[finite])  # last = w · last + (1 − w) · y
-    count = np.arange(1, len(ema) + 1, dtype=np.float64)
-    out[finite] = ema / (1.0 - weight**count) if weight < 1 else ema
-    return out
 
 
 def _empty() -> dict[str, np.ndarray]:

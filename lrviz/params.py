@@ -58,7 +58,8 @@ class Param:
     low/high bound the value; low_open/high_open make a bound exclusive.
     log: the page should use a log-scale control. optional: None is allowed.
     in_steps: a count of optimizer steps, which the page also lets users give in epochs or as
-    a share of the run.
+    a share of the run. is_rate: a learning rate (or a list of them): scaled with the others
+    when a schedule is set to a new peak (schedules.scaled).
     """
 
     name: str
@@ -74,6 +75,7 @@ class Param:
     choices: tuple = ()
     max_len: int = 1000
     in_steps: bool = False
+    is_rate: bool = False
 
     def allowed(self) -> str:
         if self.kind == "bool":

@@ -128,12 +128,13 @@ class Pool:
 
     # --- public API ----------------------------------------------------------------------
 
-    def submit(self, config: dict, name: str | None = None) -> int:
+    def submit(self, config: dict, name: str | None = None, group: int | None = None,
+               cell: list | None = None) -> int:
         """Queue a run; returns its id. A bad config or CSV raises ConfigError here."""
         cfg = executor.check_config(config)
         if self._closed:
             raise RuntimeError("the engine is shut down")
-        run_id = executor.create_run(self.store, cfg, name)
+        run_id = executor.create_run(self.store, cfg, name, group, cell)
         with self._lock:
             self._pending.append(run_id)
             self._configs[run_id] = cfg

@@ -34,13 +34,20 @@ SUMMARY_BUCKETS = 1000
 SUMMARY_COLUMNS = ("bucket", "step_first", "step_last", "n", "lr_min", "lr_max", "loss_min", "loss_max",
                    "loss_sum", "loss_n", "wall_min", "wall_max")
 RUN_COLUMNS = ("id", "name", "config", "status", "created", "started", "finished", "error", "metric",
-               "epochs", "steps_per_epoch", "total_steps")
+               "epochs", "steps_per_epoch", "total_steps", "group_id", "cell", "node")
+# An experiment's runs share a group: kind is range_test, seeds, ab or sweep; spec is what was
+# asked (JSON); a run's cell is its place in it (a JSON list: the grid's values, or the arm).
+GROUP_COLUMNS = ("id", "kind", "name", "spec", "created")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, config TEXT NOT NULL,
     status TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, error TEXT,
-    metric TEXT, epochs INTEGER, steps_per_epoch INTEGER, total_steps INTEGER);
+    metric TEXT, epochs INTEGER, steps_per_epoch INTEGER, total_steps INTEGER, group_id INTEGER, cell TEXT,
+    node TEXT);
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
+    created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS steps (
     run_id INTEGER NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
     learning_rate REAL, loss REAL, wall_time REAL, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
@@ -54,7 +61,8 @@ CREATE TABLE IF NOT EXISTS buckets (
 """
 # Columns added since the first schema: a store file written before them gains them on open
 # (their old rows read None).
-ADDED_COLUMNS = {"steps": ("wall_time",), "epochs": ("val_metric",)}
+ADDED_COLUMNS = {"steps": (("wall_time", "REAL"),), "epochs": (("val_metric", "REAL"),),
+                 "runs": (("group_id", "INTEGER"), ("cell", "TEXT"), ("node", "TEXT"))}
 
 
 class StoreError(ConfigError):
@@ -71,6 +79,13 @@ class RunGone(ConfigError):
 
     def __init__(self, run_id: int):
         super().__init__("run", run_id, f"run {run_id} no longer exists (it was deleted)")
+
+
+class GroupGone(ConfigError):
+    """The experiment a run was to join was deleted meanwhile."""
+
+    def __init__(self, group_id: int):
+        super().__init__("group", group_id, "this experiment was deleted")
 
 
 def clean_name(name: str | None) -> str:
@@ -98,6 +113,7 @@ class Store:
         try:
             self._db().executescript(SCHEMA)
             self._add_missing_columns()
+            self._db().execute("CREATE INDEX IF NOT EXISTS runs_group ON runs (group_id)")  # after: old files gain group_id
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from None
 
@@ -105,13 +121,13 @@ class Store:
         if not self._missing_columns(self._db()):
             return  # the usual case: no write lock taken just to open the store
         with self._write() as db:  # asked again under the lock: two processes may open an old file
-            for table, name in self._missing_columns(db):
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} REAL")
+            for table, name, kind in self._missing_columns(db):
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @staticmethod
-    def _missing_columns(db) -> list[tuple[str, str]]:
+    def _missing_columns(db) -> list[tuple[str, str, str]]:
         have = {t: {row[1] for row in db.execute(f"PRAGMA table_info({t})")} for t in ADDED_COLUMNS}
-        return [(t, name) for t, names in ADDED_COLUMNS.items() for name in names if name not in have[t]]
+        return [(t, name, kind) for t, cols in ADDED_COLUMNS.items() for name, kind in cols if name not in have[t]]
 
     # --- connections ---------------------------------------------------------------------
 
@@ -158,31 +174,34 @@ class Store:
     # --- runs ----------------------------------------------------------------------------
 
     def create_run(self, name: str | None, config: dict, epochs: int | None = None,
-                   steps_per_epoch: int | None = None) -> int:
+                   steps_per_epoch: int | None = None, group_id: int | None = None, cell: list | None = None) -> int:
         total = epochs * steps_per_epoch if epochs and steps_per_epoch else None
         name = clean_name(name)
         with self._write() as db:
+            if group_id is not None and not db.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)).fetchone():
+                raise GroupGone(group_id)
             cur = db.execute(
-                "INSERT INTO runs (name, config, status, created, epochs, steps_per_epoch, total_steps)"
-                " VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-                (name or "", json.dumps(config), time.time(), epochs, steps_per_epoch, total))
+                "INSERT INTO runs (name, config, status, created, epochs, steps_per_epoch, total_steps, group_id, cell)"
+                " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (name or "", json.dumps(config), time.time(), epochs, steps_per_epoch, total, group_id,
+                 None if cell is None else json.dumps(cell)))
             run_id = cur.lastrowid
             if not name:
                 db.execute("UPDATE runs SET name = ? WHERE id = ?", (f"run {run_id}", run_id))
         return run_id
 
     def set_status(self, run_id: int, status: str, error: str | None = None,
-                   metric: str | None = None) -> None:
+                   metric: str | None = None, node: str | None = None) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         now = time.time()
         with self._write() as db:  # a deleted run has no row to update: nothing is written
             db.execute(
-                "UPDATE runs SET status = ?, error = ?, metric = COALESCE(?, metric),"
+                "UPDATE runs SET status = ?, error = ?, metric = COALESCE(?, metric), node = COALESCE(?, node),"
                 " started = CASE WHEN ? = 'running' THEN ? ELSE started END,"
                 " finished = CASE WHEN ? IN (%s) THEN ? ELSE finished END WHERE id = ?"
                 % ",".join("?" * len(FINISHED)),
-                (status, error, metric, status, now, status, *FINISHED, now, run_id))
+                (status, error, metric, node, status, now, status, *FINISHED, now, run_id))
 
     def finish_if_active(self, run_id: int, status: str, error: str | None = None) -> bool:
         """Set a final status only if the run is still queued or running (no one finished it)."""
@@ -222,6 +241,54 @@ class Store:
         with self._write() as db:
             for table, key in (("steps", "run_id"), ("buckets", "run_id"), ("epochs", "run_id"), ("runs", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {key} = ?", (run_id,))
+
+    # --- experiments: groups of runs ------------------------------------------------------
+
+    def create_group(self, kind: str, name: str | None, spec: dict) -> int:
+        with self._write() as db:
+            cur = db.execute("INSERT INTO groups (kind, name, spec, created) VALUES (?, ?, ?, ?)",
+                             (kind, clean_name(name) or "", json.dumps(spec), time.time()))
+            if not clean_name(name):
+                db.execute("UPDATE groups SET name = ? WHERE id = ?", (f"{kind} {cur.lastrowid}", cur.lastrowid))
+        return cur.lastrowid
+
+    def groups(self, kind: str | None = None) -> list[dict]:
+        where, args = ("WHERE kind = ?", (kind,)) if kind else ("", ())
+        return [_group_dict(r) for r in self._read(f"SELECT {', '.join(GROUP_COLUMNS)} FROM groups {where} ORDER BY id",
+                                                   args)]
+
+    def group(self, group_id: int) -> dict | None:
+        rows = self._read(f"SELECT {', '.join(GROUP_COLUMNS)} FROM groups WHERE id = ?", (group_id,))
+        return _group_dict(rows[0]) if rows else None
+
+    def group_runs(self, group_id: int) -> list[dict]:
+        rows = self._read(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE group_id = ? ORDER BY id", (group_id,))
+        return [_run_dict(r) for r in rows]
+
+    def delete_group(self, group_id: int) -> None:
+        """The group and every run in it (an executor stops its runs first: Executor.delete)."""
+        with self._write() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM runs WHERE group_id = ?", (group_id,))]
+            db.execute("DELETE FROM groups WHERE id = ?", (group_id,))
+        for run_id in ids:
+            self.delete(run_id)
+
+    def finals(self, run_ids) -> dict[int, dict]:
+        """Per run: its last epoch's loss, val_loss, metric and val_metric, and its lowest val_loss."""
+        ids = list(run_ids)
+        out = {}
+        for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._read(
+                "SELECT e.run_id, e.epoch, e.loss, e.val_loss, e.metric, e.val_metric, b.best FROM epochs e"
+                " JOIN (SELECT run_id, MAX(epoch) AS last, MIN(val_loss) AS best FROM epochs"
+                f" WHERE run_id IN ({marks}) GROUP BY run_id) b ON e.run_id = b.run_id AND e.epoch = b.last",
+                part)
+            for run_id, epoch, loss, val_loss, metric, val_metric, best in rows:
+                out[run_id] = {"epochs": epoch + 1, "final_loss": loss, "final_val_loss": val_loss,
+                               "best_val_loss": best, "final_metric": metric, "final_val_metric": val_metric}
+        return out
 
     # --- metrics -------------------------------------------------------------------------
 
@@ -352,9 +419,16 @@ def _buckets(rows: list[tuple], width: int) -> list[tuple]:
                     each(np.add, finite.astype(np.int64), True), each(np.fmin, wall), each(np.fmax, wall)))
 
 
+def _group_dict(row: tuple) -> dict:
+    out = dict(zip(GROUP_COLUMNS, row))
+    out["spec"] = json.loads(out["spec"])
+    return out
+
+
 def _run_dict(row: tuple) -> dict:
     out = dict(zip(RUN_COLUMNS, row))
     out["config"] = json.loads(out["config"])
+    out["cell"] = None if out["cell"] is None else json.loads(out["cell"])
     return out
 
 

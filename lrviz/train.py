@@ -56,6 +56,8 @@ except RuntimeError:
 from . import data as datamod  # noqa: E402
 from .config import batches  # noqa: E402
 from . import model as modelmod  # noqa: E402
+from .experiments.range_test import Explosion  # noqa: E402
+from .schedules import FAMILIES, family_id, params_of  # noqa: E402
 from .store import EPOCH_COLUMNS  # noqa: E402
 
 CHUNK_SECONDS = 0.2     # a chunk this long keeps Stop and live points within a second
@@ -158,9 +160,10 @@ class _EpochOrder(keras.callbacks.Callback):
 class _Watch(keras.callbacks.Callback):
     """Reads each chunk's record, checks for divergence and Stop, and hands rows to the sink."""
 
-    def __init__(self, sink, stop, metric: str, has_val: bool):
+    def __init__(self, sink, stop, metric: str, has_val: bool, stop_factor: float | None = None):
         super().__init__()
         self.sink, self.stop, self.metric, self.has_val = sink, stop, metric, has_val
+        self.explosion = Explosion(stop_factor) if stop_factor else None
         self.steps = 0
         self.epochs = 0
         self.status, self.error = "done", None
@@ -182,10 +185,16 @@ class _Watch(keras.callbacks.Callback):
         ends = time.perf_counter() - self.t0
         wall = self.chunk_start + (ends - self.chunk_start) * np.arange(1, n + 1) / n
         bad = np.flatnonzero(~np.isfinite(loss))
-        if bad.size:
-            n = int(bad[0])
-            self.status = "diverged"
+        finite = int(bad[0]) if bad.size else n
+        at = self.explosion.first(loss[:finite]) if self.explosion else None
+        if at is not None:  # that step is kept, as fastai's lr_find keeps it
+            self.status, n = "diverged", at + 1
+            self.error = (f"the smoothed loss passed {self.explosion.stop_factor:g}× its lowest at step "
+                          f"{self.steps + at} (epoch {self.epoch})")
+        elif bad.size:
+            self.status, n = "diverged", finite
             self.error = f"loss became {_loss_text(loss[n])} at step {self.steps + n} (epoch {self.epoch})"
+        if self.status == "diverged":
             lr, loss = lr[:n], loss[:n]
         elif self.stop is not None and self.stop.is_set():
             self.status = "stopped"
@@ -228,7 +237,9 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
     spe = batches(len(data.X_train), batch)
     chunk = chunk_size(model, batch, spe)
     model.attach(data, batch, cfg["training"]["seed"], chunk)
-    watch = _Watch(sink, stop, modelmod.metric_name(data.task), len(data.X_val) > 0)
+    family = FAMILIES[family_id(cfg["schedule"])]
+    stop_factor = family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None
+    watch = _Watch(sink, stop, modelmod.metric_name(data.task), len(data.X_val) > 0, stop_factor)
     ticks = tf.data.Dataset.from_tensors(0).repeat()  # the data lives in the model; fit just ticks
     try:
         model.fit(ticks, epochs=cfg["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),
@@ -247,9 +258,21 @@ def warm_up() -> None:
         lambda steps, epochs: None)
 
 
-def train_cli(cfg: dict, out: str | None, steps_out: str | None) -> int:
-    """Foreground training with a progress bar; writes the CSVs (as the page's downloads) and
-    says on stderr what it wrote and how the run ended; 0 when the run is done."""
+@dataclass
+class Foreground:
+    outcome: Outcome
+    steps: list   # rows in STEP_COLUMNS order
+    epochs: list  # rows in EPOCH_COLUMNS order
+    metric: str
+
+    @property
+    def ended(self) -> str:
+        o = self.outcome
+        return f"lrviz: run {o.status} after {o.epochs} epochs, {o.steps} steps" + (f": {o.error}" if o.error else "")
+
+
+def foreground(cfg: dict) -> Foreground:
+    """Train here with a progress bar on stderr."""
     from tqdm import tqdm
 
     from .config import steps_per_epoch as config_steps
@@ -267,12 +290,18 @@ def train_cli(cfg: dict, out: str | None, steps_out: str | None) -> int:
 
     outcome = run(cfg, sink, on_start=metric.append)
     bar.close()
-    for path, kind, rows in ((out, "epochs", epochs), (steps_out, "steps", steps)):
+    return Foreground(outcome, steps, epochs, metric[0] if metric else "")
+
+
+def train_cli(cfg: dict, out: str | None, steps_out: str | None) -> int:
+    """Foreground training; writes the CSVs (as the page's downloads) and says on stderr what it
+    wrote; 0 when the run is done."""
+    done = foreground(cfg)
+    for path, kind, rows in ((out, "epochs", done.epochs), (steps_out, "steps", done.steps)):
         if path:
-            _write_rows(path, kind, rows, metric[0])
-    ended = f"lrviz: run {outcome.status} after {outcome.epochs} epochs, {outcome.steps} steps"
-    print(ended + (f": {outcome.error}" if outcome.error else ""), file=sys.stderr)
-    return 0 if outcome.status == "done" else 1
+            _write_rows(path, kind, rows, done.metric)
+    print(done.ended, file=sys.stderr)
+    return 0 if done.outcome.status == "done" else 1
 
 
 def _progress(epoch_row: tuple, metric: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -60,7 +61,8 @@ def run_job(train, sink, cfg: dict, stop) -> None:
         sink.finish_if_active("stopped")
         return
     try:
-        outcome = train.run(cfg, sink, stop, on_start=lambda metric: sink.set_status("running", metric=metric))
+        outcome = train.run(cfg, sink, stop,
+                            on_start=lambda metric: sink.set_status("running", metric=metric, node=node()))
         sink.flush()
         sink.set_status(outcome.status, outcome.error)
     except Exception as exc:  # a bad CSV, a full disk: the run fails, the worker goes on
@@ -87,6 +89,11 @@ class StopFlag:
         return self.value.value == self.run_id
 
 
+def node() -> str:
+    """Where a run trains: host and worker process."""
+    return f"{socket.gethostname()}/pid {os.getpid()}"
+
+
 class StoreSink:
     """Where one run's results go from its worker: here, straight into the store's file.
 
@@ -96,8 +103,8 @@ class StoreSink:
       about 0.2 s) and each epoch. Batched: the first rows are written at once, then at most every FLUSH_S seconds.
     - flush(): write what is held; called once training ends (however it ends) and before
       the final status, so a finished run has all its rows.
-    - set_status(status, error=None, metric=None): as store.set_status; 'running' with the
-      metric name once the data is loaded, then the final status after flush.
+    - set_status(status, error=None, metric=None, node=None): as store.set_status; 'running'
+      with the metric name and where it trains once the data is loaded, then the final status.
     - finish_if_active(status): as store.finish_if_active; for a run stopped before it started.
     Rows for a deleted run raise store.RunGone (train.run then ends 'failed') and its status
     updates change nothing: the worker goes on with its next job.
@@ -120,8 +127,9 @@ class StoreSink:
         self.steps, self.epochs = [], []
         self.last = time.monotonic()
 
-    def set_status(self, status: str, error: str | None = None, metric: str | None = None) -> None:
-        self.store.set_status(self.run_id, status, error, metric=metric)
+    def set_status(self, status: str, error: str | None = None, metric: str | None = None,
+                   node: str | None = None) -> None:
+        self.store.set_status(self.run_id, status, error, metric=metric, node=node)
 
     def finish_if_active(self, status: str) -> None:
         self.store.finish_if_active(self.run_id, status)

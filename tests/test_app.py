@@ -11,78 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from lrviz import config, exports, presets, urlstate
 from lrviz.schedules import curve, family_id, make
-from tests.apptest import open_panels, open_tab
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
+from tests.apptest import APP, app, errors, ok, open_panels, open_tab, spec, ys
 
 @pytest.fixture(scope="module", autouse=True)
-def home(tmp_path_factory):
-    # One home for the module: the page keeps one engine per home (its workers load TensorFlow
-    # once), as a server does.
-    path = tmp_path_factory.mktemp("lrviz-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LRVIZ_HOME", str(path))
-        yield path
-
-
-@pytest.fixture
-def downloads(monkeypatch):
-    from streamlit.runtime.download_data_util import convert_data_to_bytes_and_infer_mime as as_bytes
-
-    """file name -> the bytes a download button would send (deferred ones are called)."""
-    seen = {}
-    add, add_deferred = MediaFileManager.add, MediaFileManager.add_deferred
-
-    def record(self, data, mimetype, coordinates, file_name=None, is_for_static_download=False):
-        if file_name:
-            seen[file_name] = lambda: data
-        return add(self, data, mimetype, coordinates, file_name, is_for_static_download)
-
-    def record_deferred(self, fn, mimetype, coordinates, file_name=None, **kw):
-        seen[file_name] = lambda: as_bytes(fn(), TypeError(f"{file_name}: not bytes, text or a file"))[0]
-        return add_deferred(self, fn, mimetype, coordinates, file_name=file_name, **kw)
-
-    monkeypatch.setattr(MediaFileManager, "add", record)
-    monkeypatch.setattr(MediaFileManager, "add_deferred", record_deferred)
-
-    def get(name):
-        data = seen[name]()
-        return data.encode() if isinstance(data, str) else data
-
-    return get
-
-
-def app(query: dict | None = None) -> AppTest:
-    """The page as a new visitor gets it, with every sidebar panel then opened."""
-    at = AppTest.from_file(APP, default_timeout=30)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return open_panels(at.run())
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def spec(at: AppTest, key: str = "preview.chart") -> dict:
-    for chart in at.get("plotly_chart"):
-        if chart.proto.id.endswith(key) or key in chart.proto.id:
-            return json.loads(chart.proto.spec)
-    raise AssertionError(f"no chart {key}: {[c.proto.id for c in at.get('plotly_chart')]}")
-
-
-def ys(fig: dict, i: int = 0, axis: str = "y") -> np.ndarray:
-    data = fig["data"][i][axis]
-    if isinstance(data, dict):
-        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).astype(float)
-    return np.asarray(data, dtype=float)
+def home(page_home):
+    return page_home
 
 
 def url_cfg(at) -> str:
@@ -92,11 +29,6 @@ def url_cfg(at) -> str:
 
 def warnings(at):
     return " ".join(w.value for w in at.warning).replace("\\", "")
-
-
-def errors(at):
-    """The page's errors as plain text (user text in them is Markdown-escaped)."""
-    return " ".join(e.value for e in at.error).replace("\\", "")
 
 
 def test_first_page_shows_the_articles_recipe_and_puts_it_in_the_url():

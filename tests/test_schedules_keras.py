@@ -97,6 +97,7 @@ def test_adam_decay_argument_trains_at_a_constant_rate(keras, fit):
 
 FORMULAS = [
     ("constant", dict(learning_rate=0.003)),
+    ("lr_range", dict(min_learning_rate=1e-7, max_learning_rate=10.0, num_steps=90)),
     ("cyclical", dict(initial_learning_rate=0.001, maximal_learning_rate=0.01, step_size=10)),
     ("cyclical", dict(initial_learning_rate=0.001, maximal_learning_rate=0.01, step_size=7,
                       mode="triangular2")),

@@ -71,6 +71,9 @@ CASES = {  # name: (family, schedule arguments, data, training)
         "warmup_steps": 5, "warmup_shape": "cosine", "schedule": make("warmup_stable_decay", initial_learning_rate=0.02,
                                                                       warmup_steps=0, stable_steps=5, decay_steps=12,
                                                                       decay_type="1-sqrt")}, {"name": "xor"}, {}),
+    # Without the stop on explosion: lrviz's own rule, which the script does not carry.
+    "lr_range": ("lr_range", {"min_learning_rate": 1e-4, "max_learning_rate": 0.05, "num_steps": 12,
+                              "stop_factor": None}, {"name": "moons"}, {}),
     "cyclical, steps down": ("cyclical", {"step_size": 2, "step_size_down": 5}, {"name": "moons"}, {}),
     "csv": ("ExponentialDecay", {"initial_learning_rate": 0.02, "decay_steps": 4, "decay_rate": 0.7},
             {"name": "csv", "path": "upload.csv"}, {}),

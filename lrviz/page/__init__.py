@@ -14,6 +14,7 @@ from lrviz.schedules import FAMILIES, family_id
 
 from . import widgets
 from .downloads import downloads_tab
+from .experiments import experiments_tab
 from .preview import preview_tab
 from .resources import get_engine_or_none, get_store_or_none
 from .runs import runs_tab
@@ -25,8 +26,8 @@ from .train import train_tab
 # Python's default 5 ms switch interval, a thread answering /_stcore/health waits behind every
 # script run's bytecode in 5 ms slices; 1 ms lets it in sooner (server-wide, harmless elsewhere).
 sys.setswitchinterval(0.001)
-TABS = (":material/show_chart: Preview", ":material/model_training: Train", ":material/table_rows: Runs",
-        ":material/download: Downloads")
+TABS = (":material/show_chart: Preview", ":material/model_training: Train", ":material/science: Experiments",
+        ":material/table_rows: Runs", ":material/download: Downloads")
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
                     f"· batch {config['training']['batch_size']} · Adam β₁={config['optimizer']['beta_1']:g}, "
                     f"β₂={config['optimizer']['beta_2']:g}")
     # Only the open tab runs (on_change="rerun"): a first visit draws the preview alone, sooner.
-    preview, train, runs, downloads = st.tabs(TABS, key="main.tab", on_change="rerun")
+    preview, train, experiments, runs, downloads = st.tabs(TABS, key="main.tab", on_change="rerun")
     if preview.open:
         with preview:
             widgets.guarded("Preview failed", preview_tab, config, steps_per_epoch)
@@ -52,6 +53,9 @@ def main() -> None:
     if train.open:
         with train:
             widgets.guarded("Training failed", train_tab, config, ready, get_engine_or_none(), store)
+    if experiments.open:
+        with experiments:
+            widgets.guarded("Experiments failed", experiments_tab, config, ready, get_engine_or_none(), store)
     if runs.open:
         with runs:
             widgets.guarded("Runs failed", runs_tab, store)
@@ -61,5 +65,5 @@ def main() -> None:
                             lambda: downloads_tab(config if ready else None, steps_per_epoch, store))
     with st.sidebar:  # after the main area: its widgets' values are in session state already, and
         sidebar(config)  # the preview reaches the browser first
-    if not train.open:  # made on every visit, quietly (the Train tab says why it cannot): its workers
+    if not (train.open or experiments.open):  # made on every visit, quietly (the Train tab says why it cannot): its workers
         get_engine_or_none(quiet=True)  # then start WARM_AFTER seconds later, or when Train is opened

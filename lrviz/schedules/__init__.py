@@ -152,6 +152,29 @@ def pitfalls(cfg: dict, epochs: int, steps_per_epoch: int) -> list[Pitfall]:
     return fam.pitfalls(params_of(cfg), epochs, steps_per_epoch) if fam.pitfalls else []
 
 
+def scaled(cfg: dict, factor: float) -> dict:
+    """The schedule with every learning rate it holds (nested ones too) times factor: the same
+    shape at another height. Raises ConfigError where a rate leaves its range."""
+    fam = FAMILIES[family_id(cfg)]
+    p = dict(params_of(cfg))
+    for param in fam.params:
+        value = p[param.name]
+        if param.kind == "schedule":
+            p[param.name] = scaled(value, factor)
+        elif param.is_rate and value is not None:
+            p[param.name] = [v * factor for v in value] if isinstance(value, list) else value * factor
+    return check_schedule(make(fam.id, **p))
+
+
+def with_peak(cfg: dict, learning_rate: float, epochs: int, steps_per_epoch: int) -> dict:
+    """The schedule scaled so that its highest rate over this run is learning_rate."""
+    _, _, lr = curve(cfg, epochs, steps_per_epoch)
+    peak = float(np.max(lr)) if len(lr) else 0.0
+    if not peak > 0:
+        raise ConfigError("schedule", params_of(cfg), "has no positive rate in this run to scale")
+    return scaled(cfg, learning_rate / peak)
+
+
 def keras_learning_rate(cfg: dict, steps_per_epoch: int, total_steps: int) -> tuple:
     """(Adam's learning_rate argument, [callbacks]) that make Keras apply this schedule."""
     fam = FAMILIES[family_id(cfg)]
@@ -160,4 +183,4 @@ def keras_learning_rate(cfg: dict, steps_per_epoch: int, total_steps: int) -> tu
 
 __all__ = ["FAMILIES", "DEFAULT", "Family", "Timeline", "STEP", "EPOCH", "METRIC", "ConfigError",
            "get_family", "family_id", "params_of", "make", "check_schedule", "check_on_run", "curve", "curve_on",
-           "keras_learning_rate", "Pitfall", "pitfalls"]
+           "keras_learning_rate", "Pitfall", "pitfalls", "scaled", "with_peak"]

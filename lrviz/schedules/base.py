@@ -82,6 +82,8 @@ class Family:
     helpers: the functions its curve calls, which the generated script carries with it.
     pitfalls(params, epochs, steps_per_epoch) -> [Pitfall]: what Keras really does with it that
     users do not expect (the article's recipes).
+    stop_factor(params) -> training stops (as diverged) at the first step whose smoothed loss
+    exceeds this many times its lowest so far (fastai's lr_find rule), or None.
     """
 
     id: str
@@ -99,6 +101,7 @@ class Family:
     bad_rates: Callable[[dict], str | None] | None = None
     helpers: tuple[Callable, ...] = ()
     pitfalls: Callable[[dict, int, int], list[Pitfall]] | None = None
+    stop_factor: Callable[[dict], float | None] | None = None
 
     @property
     def section(self) -> Section:
@@ -116,7 +119,7 @@ class Family:
 def rate(name: str = "initial_learning_rate", default: float = 0.001, help: str = "") -> Param:
     """A learning rate: positive, log-scale on the page."""
     return Param(name, default, "float", help or "Learning rate at step 0.",
-                 low=0.0, high=10.0, low_open=True, log=True)
+                 low=0.0, high=10.0, low_open=True, log=True, is_rate=True)
 
 
 def steps(name: str, default: int, help: str, low: int = 1) -> Param:

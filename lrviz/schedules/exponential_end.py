@@ -48,7 +48,7 @@ FAMILIES = (
             Param("decay_rate", 0.5, "float", "Factor per decay_steps.", low=0.0, high=10.0, low_open=True),
             Param("staircase", False, "bool", "Drop in whole steps of decay_steps, not smoothly."),
             Param("end_learning_rate", 1e-4, "float", "The floor the rate stops at (a ceiling if "
-                  "decay_rate > 1); null: no bound.", low=0.0, high=10.0, optional=True, log=True),
+                  "decay_rate > 1); null: no bound.", low=0.0, high=10.0, optional=True, log=True, is_rate=True),
             steps("transition_begin", 0, "Steps held at initial_learning_rate before the decay begins.",
                   low=0)),
            r"\eta_s = \max\!\left(\eta_0\, r^{(s - b)/T},\ \eta_{end}\right) \text{ for } s > b,"

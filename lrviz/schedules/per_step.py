@@ -272,7 +272,7 @@ FAMILIES = (
     Family("linear_warmup", "Warmup + any per-step schedule",
            (steps("warmup_steps", 100, "Steps of warmup.", low=0),
             Param("initial_learning_rate", 0.0, "float", "Rate at step 0, rising to the inner schedule's "
-                  "first rate.", low=0.0, high=10.0),
+                  "first rate.", low=0.0, high=10.0, is_rate=True),
             Param("warmup_shape", "linear", "choice", "How the rate rises: linear; cosine (slow, fast, "
                   "slow); 1-sqrt (slow, then steep); polynomial: 1 − (1 − s/W)^power (optax).",
                   choices=("linear", "cosine", "1-sqrt", "polynomial")),

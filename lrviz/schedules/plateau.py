@@ -111,7 +111,8 @@ ORDER = 40  # where its families are listed: see schedules._collect
 FAMILIES = (
     Family("reduce_lr_on_plateau", "ReduceLROnPlateau",
            (PlainRate("initial_learning_rate", 0.001, "float", "Adam's learning_rate until the first "
-                      "reduction (a number, never a schedule).", low=0.0, high=10.0, low_open=True, log=True),
+                      "reduction (a number, never a schedule).", low=0.0, high=10.0, low_open=True, log=True,
+                      is_rate=True),
             Param("monitor", "val_loss", "choice", "Metric watched at the end of each epoch.",
                   choices=MONITORS),
             Param("factor", 0.1, "float", "new rate = rate · factor (Keras refuses factor >= 1).",
@@ -124,7 +125,7 @@ FAMILIES = (
                   high=1e6),
             Param("cooldown", 0, "int", "After a reduction, Keras 3 stops counting epochs without "
                   "improvement for cooldown − 1 epochs, so 1 is the same as 0.", low=0, high=10_000),
-            Param("min_lr", 0.0, "float", "The rate never goes below this.", low=0.0, high=10.0)),
+            Param("min_lr", 0.0, "float", "The rate never goes below this.", low=0.0, high=10.0, is_rate=True)),
            r"\eta \leftarrow \max(\eta \cdot \text{factor},\ \eta_{min})"
            r"\ \text{after patience epochs without improvement}",
            _flat, Keras(_keras, _script), driver=METRIC, check_run=_check_run,

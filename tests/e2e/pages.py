@@ -73,3 +73,9 @@ def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+def press(page, name: str) -> None:
+    """Click the button with this key (the visible one: a rerun may briefly draw two)."""
+    page.locator(f"{key(name)} button:visible").first.click()
+    wait_idle(page)

@@ -1,0 +1,104 @@
+"""An experiment on an executor: its runs start as one group in the store (which keeps them
+across restarts), stop together, are deleted together, and read back as one results table.
+The page and the CLI both go through these functions."""
+from __future__ import annotations
+
+from ..params import ConfigError
+from .sweep import Plan, label
+
+KINDS = ("range_test", "seeds", "ab", "sweep")
+RESULT_COLUMNS = ("seed", "run_id", "status", "final_loss", "final_val_loss", "best_val_loss", "final_metric",
+                  "final_val_metric", "started", "finished", "node")
+
+
+def start(engine, kind: str, spec: dict, plan: Plan, name: str | None = None) -> int:
+    """The group, with every run of the plan queued on the engine; returns the group's id."""
+    if kind not in KINDS:
+        raise ConfigError("kind", kind, "allowed: " + ", ".join(KINDS))
+    store = engine.store
+    group = store.create_group(kind, name, {**spec, "fields": list(plan.fields)})
+    title = store.group(group)["name"]
+    for run in plan.runs:
+        where = ", ".join(f"{f} = {label(v)}" for f, v in zip(plan.fields, run.cell))
+        engine.submit(run.config, name=f"{title}: {where + ', ' if where else ''}seed {run.seed}", group=group,
+                      cell=[*run.cell, run.seed])
+    return group
+
+
+def stop(engine, group: int) -> None:
+    """Stop every run of the group that is queued or running: the whole experiment."""
+    ids = {r["id"] for r in engine.store.group_runs(group)}
+    for run_id in engine.active()[::-1]:  # queued ones first: none starts while the others stop
+        if run_id in ids:
+            engine.stop(run_id)
+
+
+def delete(engine, group: int) -> None:
+    """Stop and remove every run of the group, then the group."""
+    for run in engine.store.group_runs(group):
+        engine.delete(run["id"])
+    engine.store.delete_group(group)
+
+
+def results(store, group: int) -> dict[str, list]:
+    """One row per run, as columns: each grid field by its path, then RESULT_COLUMNS; the metric columns are named for the runs' metric when they share one
+    (final_accuracy, final_val_accuracy)."""
+    info = store.group(group)
+    if info is None:
+        raise ConfigError("group", group, "no such experiment (deleted?)")
+    fields = info["spec"].get("fields", [])
+    runs = store.group_runs(group)
+    finals = store.finals(r["id"] for r in runs)
+    cols: dict[str, list] = {f: [] for f in fields}
+    cols.update({c: [] for c in RESULT_COLUMNS})
+    for run in runs:
+        cell, seed = (run["cell"] or [None])[:-1], (run["cell"] or [None])[-1]
+        for f, v in zip(fields, cell):
+            cols[f].append(v)
+        final = finals.get(run["id"], {})
+        row = {"seed": seed, "run_id": run["id"], "status": run["status"], **final,
+               "started": run["started"], "finished": run["finished"], "node": run["node"]}
+        for c in RESULT_COLUMNS:
+            cols[c].append(row.get(c))
+    metrics = {r["metric"] for r in runs if r["metric"]}
+    if len(metrics) == 1:
+        metric = metrics.pop()
+        cols = {{"final_metric": f"final_{metric}", "final_val_metric": f"final_val_{metric}"}.get(k, k): v
+                for k, v in cols.items()}
+    return cols
+
+
+def csv_columns(cols: dict) -> dict:
+    """Results as a CSV writes them: a grid value that is a schedule section as its JSON."""
+    return {k: [label(v) for v in values] for k, values in cols.items()}
+
+
+MEASURES = ("final_val_loss", "best_val_loss", "final_loss")
+
+
+def cells(cols: dict, fields: list[str], measure: str) -> list[dict]:
+    """Per cell of the grid, in the grid's order: its values, the measure's mean, std and count
+    over the seeds that have it, and what happened to the rest (e.g. "2 diverged")."""
+    from .stats import summary
+
+    out: dict[tuple, dict] = {}
+    for i in range(len(cols["run_id"])):
+        key = tuple(json_key(cols[f][i]) for f in fields)
+        cell = out.setdefault(key, {"cell": [cols[f][i] for f in fields], "values": [], "statuses": []})
+        cell["values"].append(cols[measure][i])
+        cell["statuses"].append(cols["status"][i])
+    table = []
+    for cell in out.values():
+        s = summary(cell["values"])
+        others = [st for st, v in zip(cell["statuses"], cell["values"]) if v is None or v != v]
+        status = ", ".join(f"{others.count(st)} {st}" for st in dict.fromkeys(others)) or "done"
+        table.append({"cell": cell["cell"], "mean": s.mean, "std": s.std, "n": s.n, "runs": len(cell["values"]),
+                      "status": status})
+    return table
+
+
+def json_key(value):
+    """A grid value as a dict key (schedule sections are dicts)."""
+    import json
+
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
