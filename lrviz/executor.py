@@ -42,6 +42,10 @@ class Executor(Protocol):
         """Queue a run; returns its id. A bad config or CSV raises ConfigError (no run made).
         group, cell: the experiment it belongs to (store.create_group) and its place there."""
 
+    def submit_many(self, runs: list[tuple[dict, str | None, list | None]], group: int | None = None) -> list[int]:
+        """Queue (config, name, cell) runs at once: runs with equal stack_key may then train side
+        by side. Every config is checked first: a bad one raises ConfigError and none is queued."""
+
     def stop(self, run_id: int) -> None:
         """End a run within a second as 'stopped', keeping its metrics; a queued run is cancelled."""
 
@@ -59,6 +63,26 @@ class Executor(Protocol):
 
     def shutdown(self) -> None:
         """End every worker; runs still queued or running become 'interrupted'."""
+
+
+MAX_STACK = 10  # runs trained side by side in one worker at most
+
+
+def stack_key(cfg: dict) -> str | None:
+    """Runs with equal keys differ only in their seed and can train side by side as one stacked
+    model (lrviz.stacked); None: this one trains alone. Not ReduceLROnPlateau (it reacts to one
+    monitored metric), clipnorm or global_clipnorm (norms over every replica), nor a family that
+    stops on its own loss (the range test)."""
+    import json
+
+    from .schedules import FAMILIES, METRIC, family_id
+
+    fam = FAMILIES[family_id(cfg["schedule"])]
+    opt = cfg["optimizer"]
+    if fam.driver == METRIC or fam.stop_factor or opt["clipnorm"] is not None or opt["global_clipnorm"] is not None:
+        return None
+    rest = {**cfg, "training": {k: v for k, v in cfg["training"].items() if k != "seed"}}
+    return json.dumps(rest, sort_keys=True)
 
 
 def check_config(config: dict) -> dict:

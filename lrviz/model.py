@@ -24,21 +24,32 @@ def metric_object(task: str) -> keras.metrics.Metric:
     return HEADS[task][3]()
 
 
-def build(cfg: dict, data: Data, cls=keras.Sequential, **compile_kw) -> tuple[keras.Model, list]:
-    """(compiled model, the schedule's callbacks). Same config and seed, same weights.
-
-    cls lets training use a Sequential subclass with its own train_step.
-    """
+def network(cfg: dict, data: Data, cls=keras.Sequential) -> keras.Sequential:
+    """The MLP with its initial weights: same config and seed, same weights."""
     keras.utils.set_random_seed(cfg["training"]["seed"])
-    head, loss, metric, _ = HEADS[data.task]
+    head = HEADS[data.task][0]
     units = data.n_classes if data.task == "multiclass" else 1
     activation = cfg["model"]["activation"]
     layers = [keras.Input((data.X_train.shape[1],))]
     layers += [keras.layers.Dense(n, activation=activation) for n in cfg["model"]["hidden_units"]]
     layers.append(keras.layers.Dense(units, activation=head))
-    model = cls(layers)
+    return cls(layers)
+
+
+def optimizer(cfg: dict) -> tuple[keras.optimizers.Adam, list]:
+    """Adam with the schedule's learning_rate, and the callbacks that apply the schedule."""
     spe = cfgmod.steps_per_epoch(cfg)
     learning_rate, callbacks = keras_learning_rate(cfg["schedule"], spe, spe * cfg["training"]["epochs"])
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, **cfg["optimizer"])
-    model.compile(optimizer=optimizer, loss=loss, metrics=[metric], **compile_kw)
+    return keras.optimizers.Adam(learning_rate=learning_rate, **cfg["optimizer"]), callbacks
+
+
+def build(cfg: dict, data: Data, cls=keras.Sequential, **compile_kw) -> tuple[keras.Model, list]:
+    """(compiled model, the schedule's callbacks). Same config and seed, same weights.
+
+    cls lets training use a Sequential subclass with its own train_step.
+    """
+    _, loss, metric, _ = HEADS[data.task]
+    model = network(cfg, data, cls)
+    adam, callbacks = optimizer(cfg)
+    model.compile(optimizer=adam, loss=loss, metrics=[metric], **compile_kw)
     return model, callbacks

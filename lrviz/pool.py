@@ -31,13 +31,14 @@ RECYCLE_GROWTH = 0.05   # memory growth since the worker became ready that start
 class _Worker:
     def __init__(self, ctx, home, pid_of_parent):
         self.conn, child = ctx.Pipe()
-        self.stop = ctx.Value("q", -1, lock=False)   # id of the run to stop
+        self.stop = ctx.Array("q", [-1] * executor.MAX_STACK, lock=False)  # slot i: the job's i-th run, to stop
         self.process = ctx.Process(target=workermod.main, args=(child, self.stop, str(home), pid_of_parent),
                                    name="lrviz-worker", daemon=True)
         _start_without_main(self.process)
         child.close()
         self.ready = False
-        self.run_id = None
+        self.run_ids: list[int] = []   # its job: one run, or several side by side
+        self.stopping: set[int] = set()
         self.stop_deadline = None
         self.baseline_mib = None   # memory once warm
         self.successor = None      # the warm worker that will take over from this one
@@ -45,7 +46,7 @@ class _Worker:
         self.ending = False        # killed for not stopping in time: alive until reaped, yet no longer ours
 
     def idle(self) -> bool:
-        return (self.ready and self.run_id is None and not self.leaving and not self.ending
+        return (self.ready and not self.run_ids and not self.leaving and not self.ending
                 and self.process.is_alive())
 
 
@@ -93,6 +94,7 @@ class Pool:
         self._lock = threading.RLock()
         self._pending: list[int] = []
         self._configs: dict[int, dict] = {}
+        self._keys: dict[int, str | None] = {}  # executor.stack_key of each queued run
         self._deleted: set[int] = set()  # their workers may still be stopping: not active any more
         self._start_failures = 0
         self._broken = None         # why workers cannot start, once we gave up respawning
@@ -131,16 +133,23 @@ class Pool:
     def submit(self, config: dict, name: str | None = None, group: int | None = None,
                cell: list | None = None) -> int:
         """Queue a run; returns its id. A bad config or CSV raises ConfigError here."""
-        cfg = executor.check_config(config)
+        return self.submit_many([(config, name, cell)], group)[0]
+
+    def submit_many(self, runs: list[tuple[dict, str | None, list | None]], group: int | None = None) -> list[int]:
+        """Queue runs at once (those that differ only in their seed may train side by side); every
+        config is checked before any run is made."""
+        cfgs = [executor.check_config(config) for config, _, _ in runs]
         if self._closed:
             raise RuntimeError("the engine is shut down")
-        run_id = executor.create_run(self.store, cfg, name, group, cell)
+        ids = [executor.create_run(self.store, cfg, name, group, cell) for cfg, (_, name, cell) in zip(cfgs, runs)]
         with self._lock:
-            self._pending.append(run_id)
-            self._configs[run_id] = cfg
+            for run_id, cfg in zip(ids, cfgs):
+                self._pending.append(run_id)
+                self._configs[run_id] = cfg
+                self._keys[run_id] = executor.stack_key(cfg)
             self.warm()
             self._dispatch()
-        return run_id
+        return ids
 
     def stop(self, run_id: int) -> None:
         """End a run within a second as 'stopped', keeping its metrics; a queued run is cancelled."""
@@ -148,12 +157,15 @@ class Pool:
             if run_id in self._pending:
                 self._pending.remove(run_id)
                 self._configs.pop(run_id, None)
+                self._keys.pop(run_id, None)
                 self.store.finish_if_active(run_id, "stopped")
                 return
             for w in self._workers:
-                if w.run_id == run_id:
-                    w.stop.value = run_id
-                    w.stop_deadline = w.stop_deadline or time.monotonic() + self.stop_grace_s
+                if run_id in w.run_ids:
+                    w.stop[w.run_ids.index(run_id)] = run_id
+                    w.stopping.add(run_id)
+                    if w.stopping >= set(w.run_ids):  # its whole job: end the process if it hangs
+                        w.stop_deadline = w.stop_deadline or time.monotonic() + self.stop_grace_s
 
     def delete(self, run_id: int) -> None:
         """Stop the run as Stop does (a queued run leaves the queue; a running one's worker is
@@ -172,7 +184,7 @@ class Pool:
 
     def active(self) -> list[int]:
         with self._lock:
-            running = [w.run_id for w in self._workers if w.run_id is not None]
+            running = [i for w in self._workers for i in w.run_ids]
             self._deleted.intersection_update(running)  # only runs still stopping need remembering
             return [i for i in running if i not in self._deleted] + list(self._pending)
 
@@ -216,14 +228,28 @@ class Pool:
             if not self._pending:
                 return
             if w.idle():
-                run_id = self._pending[0]
+                job = self._next_job()
                 try:
-                    w.conn.send((run_id, self._configs[run_id]))
+                    w.conn.send([(run_id, self._configs[run_id]) for run_id in job])
                 except OSError:
-                    continue  # it just died: the run waits for the next worker
-                self._pending.pop(0)
-                del self._configs[run_id]
-                w.run_id, w.stop_deadline = run_id, None
+                    continue  # it just died: the runs wait for the next worker
+                for run_id in job:
+                    self._pending.remove(run_id)
+                    del self._configs[run_id], self._keys[run_id]
+                for i in range(executor.MAX_STACK):
+                    w.stop[i] = -1
+                w.run_ids, w.stopping, w.stop_deadline = job, set(), None
+
+    def _next_job(self) -> list[int]:
+        """The first queued run and those queued that can train beside it (executor.stack_key), at
+        most MAX_STACK. On small models a run's cost is mostly its own (loading, building, tracing):
+        K side by side in one worker cost about what one run costs, less than K split over workers
+        that share the cores (benchmarks/bench_experiments.py)."""
+        first = self._pending[0]
+        key = self._keys[first]
+        if key is None:
+            return [first]
+        return [r for r in self._pending if self._keys[r] == key][:executor.MAX_STACK]
 
     def _recycle(self) -> None:
         for w in self._workers:
@@ -268,8 +294,8 @@ class Pool:
             return  # the worker died; its sentinel says so
         if msg[0] == "ready":
             w.ready, w.baseline_mib, self._start_failures = True, msg[1], 0
-        elif msg[0] == "finished" and w.run_id == msg[1]:
-            w.run_id = w.stop_deadline = None
+        elif msg[0] == "finished" and w.run_ids == msg[1]:
+            w.run_ids, w.stopping, w.stop_deadline = [], set(), None
             grown = w.baseline_mib and msg[2] and msg[2] > w.baseline_mib * (1 + self.recycle_growth)
             if grown and w.successor is None:
                 w.successor = self._spawn()
@@ -286,8 +312,8 @@ class Pool:
         code = w.process.exitcode
         reason = f"worker process died (signal {-code})" if code and code < 0 else \
             f"worker process died (exit code {code})"
-        if w.run_id is not None:
-            self.store.finish_if_active(w.run_id, "failed", reason)
+        for run_id in w.run_ids:
+            self.store.finish_if_active(run_id, "failed", reason)
         self._start_failures = 0 if w.ready else self._start_failures + 1
         w.conn.close()
         self._workers.remove(w)
@@ -305,10 +331,11 @@ class Pool:
     def _enforce_stops(self) -> None:
         now = time.monotonic()
         for w in self._workers:
-            if w.run_id is not None and w.stop_deadline is not None and now > w.stop_deadline:
+            if w.run_ids and w.stop_deadline is not None and now > w.stop_deadline:
                 # Still inside one long graph call: end the process; its metrics are in the store.
-                self.store.finish_if_active(w.run_id, "stopped")
-                w.run_id, w.ending = None, True
+                for run_id in w.run_ids:
+                    self.store.finish_if_active(run_id, "stopped")
+                w.run_ids, w.ending = [], True
                 w.process.kill()
 
 

@@ -157,64 +157,92 @@ class _EpochOrder(keras.callbacks.Callback):
         f.order.assign(datamod.epoch_order(f.seed, epoch, f.rows).astype(np.int32))
 
 
-class _Watch(keras.callbacks.Callback):
-    """Reads each chunk's record, checks for divergence and Stop, and hands rows to the sink."""
+class Ledger:
+    """One run's bookkeeping while it trains, alone or side by side with others: which of its
+    recorded steps it keeps (up to a non-finite loss, an explosion or Stop), how it ends, and
+    the rows it hands to its sink."""
 
-    def __init__(self, sink, stop, metric: str, has_val: bool, stop_factor: float | None = None):
-        super().__init__()
-        self.sink, self.stop, self.metric, self.has_val = sink, stop, metric, has_val
+    def __init__(self, sink, stop, stop_factor: float | None = None):
+        self.sink, self.stop = sink, stop
         self.explosion = Explosion(stop_factor) if stop_factor else None
-        self.steps = 0
-        self.epochs = 0
+        self.steps = self.epochs = 0
         self.status, self.error = "done", None
+        self.epoch_lr = None
 
-    def on_train_begin(self, logs=None):
-        self.t0 = time.perf_counter()
+    @property
+    def live(self) -> bool:
+        return self.status == "done"
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.epoch_lr = epoch, None
+    def outcome(self) -> Outcome:
+        return Outcome(self.status, self.error, self.steps, self.epochs)
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self.chunk_start = time.perf_counter() - self.t0
-
-    def on_train_batch_end(self, batch, logs=None):
-        f = self.model.feed
-        n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.steps)
-        lr, loss = f.record.numpy()[:n].T
-        # The chunk's batches ran inside one graph call, unseen: spread its time evenly over them.
-        ends = time.perf_counter() - self.t0
-        wall = self.chunk_start + (ends - self.chunk_start) * np.arange(1, n + 1) / n
+    def chunk(self, epoch: int, steps_per_epoch: int, lr, loss, wall) -> None:
+        """The steps of one graph call: (rate, loss, wall time) each; nothing once ended."""
+        if not self.live:
+            return
+        n = len(loss)
         bad = np.flatnonzero(~np.isfinite(loss))
         finite = int(bad[0]) if bad.size else n
         at = self.explosion.first(loss[:finite]) if self.explosion else None
         if at is not None:  # that step is kept, as fastai's lr_find keeps it
             self.status, n = "diverged", at + 1
             self.error = (f"the smoothed loss passed {self.explosion.stop_factor:g}× its lowest at step "
-                          f"{self.steps + at} (epoch {self.epoch})")
+                          f"{self.steps + at} (epoch {epoch})")
         elif bad.size:
             self.status, n = "diverged", finite
-            self.error = f"loss became {_loss_text(loss[n])} at step {self.steps + n} (epoch {self.epoch})"
-        if self.status == "diverged":
-            lr, loss = lr[:n], loss[:n]
+            self.error = f"loss became {_loss_text(loss[n])} at step {self.steps + n} (epoch {epoch})"
         elif self.stop is not None and self.stop.is_set():
             self.status = "stopped"
-        if self.epoch_lr is None and n:
-            self.epoch_lr = float(lr[0])
-        self.sink(list(zip(range(self.steps, self.steps + n), [self.epoch] * n, lr.tolist(),
-                           loss.tolist(), wall[:n].tolist())), [])
+        if self.steps == epoch * steps_per_epoch and n:
+            self.epoch_lr = float(lr[0])  # the rate of the epoch's first step
+        self.sink(list(zip(range(self.steps, self.steps + n), [epoch] * n, np.asarray(lr[:n]).tolist(),
+                           np.asarray(loss[:n]).tolist(), np.asarray(wall[:n]).tolist())), [])
         self.steps += n
-        self.model.stop_training = self.status != "done"
+
+    def epoch_end(self, epoch: int, steps_per_epoch: int, loss, val, metric, val_metric, wall) -> None:
+        """The epoch's row, once all its steps are recorded (an epoch cut short has none)."""
+        if self.steps < (epoch + 1) * steps_per_epoch or self.epochs != epoch:
+            return
+        self.sink([], [(epoch, self.epoch_lr, loss, val, metric, val_metric, wall)])
+        self.epochs += 1
+
+
+class _Watch(keras.callbacks.Callback):
+    """Reads each chunk's record into the run's ledger, and each epoch's values."""
+
+    def __init__(self, ledger: Ledger, metric: str, has_val: bool):
+        super().__init__()
+        self.ledger, self.metric, self.has_val = ledger, metric, has_val
+
+    def on_train_begin(self, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.chunk_start = time.perf_counter() - self.t0
+
+    def on_train_batch_end(self, batch, logs=None):
+        f = self.model.feed
+        n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.ledger.steps)
+        lr, loss = f.record.numpy()[:n].T
+        # The chunk's batches ran inside one graph call, unseen: spread its time evenly over them.
+        ends = time.perf_counter() - self.t0
+        wall = self.chunk_start + (ends - self.chunk_start) * np.arange(1, n + 1) / n
+        self.ledger.chunk(self.epoch, f.steps_per_epoch, lr, loss, wall)
+        self.model.stop_training = not self.ledger.live
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.steps < (epoch + 1) * self.model.feed.steps_per_epoch:
+        spe = self.model.feed.steps_per_epoch
+        if self.ledger.steps < (epoch + 1) * spe:
             return  # an epoch cut short leaves its steps, not an epoch row
         val = val_metric = None
-        if self.has_val:  # for ReduceLROnPlateau, which runs after this callback
+        if self.has_val:
             val, val_metric = (float(v) for v in self.model.validate())
-            logs["val_loss"], logs[f"val_{self.metric}"] = val, val_metric
-        self.sink([], [(epoch, self.epoch_lr, float(logs["loss"]), val, float(logs[self.metric]), val_metric,
-                        time.perf_counter() - self.t0)])
-        self.epochs += 1
+            logs["val_loss"], logs[f"val_{self.metric}"] = val, val_metric  # for ReduceLROnPlateau, after us
+        self.ledger.epoch_end(epoch, spe, float(logs["loss"]), val, float(logs[self.metric]), val_metric,
+                              time.perf_counter() - self.t0)
 
 
 def _loss_text(value: float) -> str:
@@ -228,7 +256,9 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
     val_metric, wall_time); wall_time in seconds since training began, val_ values None
     without validation data. stop: anything with is_set(). on_start(metric name) once the
     data is loaded. A bad dataset raises ConfigError."""
-    keras.backend.clear_session()  # drop the last run's graphs: 50 runs in a row stay flat
+    # Drop the last run's graphs. Without the full garbage collection it adds (~0.2 s a run);
+    # Python's own collector and the pool's recycling of a grown worker keep memory bounded.
+    keras.backend.clear_session(free_memory=False)
     data = datamod.load(cfg["data"])
     if on_start:
         on_start(modelmod.metric_name(data.task))
@@ -238,15 +268,15 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
     chunk = chunk_size(model, batch, spe)
     model.attach(data, batch, cfg["training"]["seed"], chunk)
     family = FAMILIES[family_id(cfg["schedule"])]
-    stop_factor = family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None
-    watch = _Watch(sink, stop, modelmod.metric_name(data.task), len(data.X_val) > 0, stop_factor)
+    ledger = Ledger(sink, stop, family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None)
+    watch = _Watch(ledger, modelmod.metric_name(data.task), len(data.X_val) > 0)
     ticks = tf.data.Dataset.from_tensors(0).repeat()  # the data lives in the model; fit just ticks
     try:
         model.fit(ticks, epochs=cfg["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),
                   callbacks=[_EpochOrder(), watch, *callbacks], shuffle=False, verbose=0)
     except Exception as exc:  # a callback's own error (e.g. ReduceLROnPlateau with a schedule)
-        return Outcome("failed", f"{exc.__class__.__name__}: {exc}", watch.steps, watch.epochs)
-    return Outcome(watch.status, watch.error, watch.steps, watch.epochs)
+        return Outcome("failed", f"{exc.__class__.__name__}: {exc}", ledger.steps, ledger.epochs)
+    return ledger.outcome()
 
 
 def warm_up() -> None:

@@ -19,9 +19,10 @@ FLUSH_S = 0.25  # a sink writes metrics at most this often (and the first rows a
 
 
 def main(conn, stop, home: str, parent: int) -> None:
-    """The pool's worker: says ("ready", MiB) once warm, then runs each (run_id, config) it
-    receives and says ("finished", run_id, MiB); None or a closed pipe ends it. stop: a shared
-    value holding the id of the run to stop."""
+    """The pool's worker: says ("ready", MiB) once warm, then trains each job it receives, a
+    list of (run_id, config) (several: runs that differ only in their seed, side by side), and
+    says ("finished", [run ids], MiB); None or a closed pipe ends it. stop: a shared array,
+    slot i holding the id of the job's i-th run once it is to stop."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ["LRVIZ_HOME"] = home  # where a config's bare CSV name is found (lrviz.uploads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the server; it ends us in order
@@ -40,9 +41,15 @@ def main(conn, stop, home: str, parent: int) -> None:
             job = None
         if job is None:  # every write is committed: skip TensorFlow's slow teardown
             os._exit(0)
-        run_id, cfg = job
-        run_job(train, StoreSink(store, run_id), cfg, StopFlag(stop, run_id))
-        conn.send(("finished", run_id, rss_mib()))
+        sinks = [StoreSink(store, run_id) for run_id, _ in job]
+        stops = [StopFlag(stop, i, run_id) for i, (run_id, _) in enumerate(job)]
+        if len(job) == 1:
+            run_job(train, sinks[0], job[0][1], stops[0])
+        else:
+            from . import stacked
+
+            run_stack(stacked, sinks, [cfg for _, cfg in job], stops)
+        conn.send(("finished", [run_id for run_id, _ in job], rss_mib()))
 
 
 def rss_mib() -> float | None:
@@ -73,6 +80,33 @@ def run_job(train, sink, cfg: dict, stop) -> None:
             pass  # the store itself is broken; the page shows the store's error
 
 
+def run_stack(stacked, sinks: list, cfgs: list[dict], stops: list) -> None:
+    """Train runs side by side through `stacked` (lrviz.stacked), each reporting to its sink as
+    run_job's run does; a failure fails them all, never the worker."""
+    live = [i for i, stop in enumerate(stops) if not stop.is_set()]
+    for i in set(range(len(stops))) - set(live):
+        sinks[i].finish_if_active("stopped")
+    if not live:
+        return
+    sinks, cfgs, stops = [sinks[i] for i in live], [cfgs[i] for i in live], [stops[i] for i in live]
+    try:
+        def started(metric):
+            for sink in sinks:
+                sink.set_status("running", metric=metric, node=node())
+
+        outcomes = stacked.run(cfgs, sinks, stops, on_start=started)
+        for sink, outcome in zip(sinks, outcomes):
+            sink.flush()
+            sink.set_status(outcome.status, outcome.error)
+    except Exception as exc:  # a bad CSV, a full disk: the runs fail, the worker goes on
+        for sink in sinks:
+            try:
+                sink.flush()
+                sink.set_status("failed", str(exc) or exc.__class__.__name__)
+            except Exception:
+                pass
+
+
 def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
@@ -80,13 +114,13 @@ def _exit_with_parent(parent: int) -> None:
 
 
 class StopFlag:
-    """train.run's stop: set once the pool writes this run's id into the shared value."""
+    """A run's stop: set once the pool writes its id into its slot of the shared array."""
 
-    def __init__(self, value, run_id: int):
-        self.value, self.run_id = value, run_id
+    def __init__(self, slots, index: int, run_id: int):
+        self.slots, self.index, self.run_id = slots, index, run_id
 
     def is_set(self) -> bool:
-        return self.value.value == self.run_id
+        return self.slots[self.index] == self.run_id
 
 
 def node() -> str:

@@ -31,7 +31,7 @@ def parameters(function) -> list[tuple]:
 
 def test_the_pool_offers_every_call_of_the_protocol_with_the_same_parameters():
     calls = [name for name, _ in inspect.getmembers(Executor, inspect.isfunction) if not name.startswith("_")]
-    assert sorted(calls) == ["active", "delete", "progress", "shutdown", "stop", "submit", "warm"]
+    assert sorted(calls) == ["active", "delete", "progress", "shutdown", "stop", "submit", "submit_many", "warm"]
     for name in calls:
         assert parameters(getattr(Pool, name)) == parameters(getattr(Executor, name)), name
 

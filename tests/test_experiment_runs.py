@@ -107,3 +107,10 @@ def test_groups_survive_a_restart(engine):
     finish(engine, group)
     again = Store(engine.store.home)
     assert again.group(group)["name"] == "kept" and again.group_runs(group)[0]["status"] == "done"
+
+
+def test_the_seeds_of_a_cell_train_side_by_side_in_one_worker(swept):
+    plan, group, runs = swept
+    for cell in range(4):
+        pair = runs[2 * cell:2 * cell + 2]
+        assert pair[0]["node"] == pair[1]["node"] and abs(pair[0]["started"] - pair[1]["started"]) < 0.5

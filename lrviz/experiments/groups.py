@@ -18,10 +18,11 @@ def start(engine, kind: str, spec: dict, plan: Plan, name: str | None = None) ->
     store = engine.store
     group = store.create_group(kind, name, {**spec, "fields": list(plan.fields)})
     title = store.group(group)["name"]
+    runs = []
     for run in plan.runs:
         where = ", ".join(f"{f} = {label(v)}" for f, v in zip(plan.fields, run.cell))
-        engine.submit(run.config, name=f"{title}: {where + ', ' if where else ''}seed {run.seed}", group=group,
-                      cell=[*run.cell, run.seed])
+        runs.append((run.config, f"{title}: {where + ', ' if where else ''}seed {run.seed}", [*run.cell, run.seed]))
+    engine.submit_many(runs, group)  # at once: a cell's seeds can train side by side
     return group
 
 

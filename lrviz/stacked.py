@@ -1,0 +1,200 @@
+"""Runs that differ only in their seed, trained side by side as one model.
+
+Layer l of replica k is slice k of one kernel [K, in, out] and one bias [K, out]; each replica
+gathers its own batch rows (its seed's order) and starts from its own initial weights (each
+solo model is built after its seed is set, as a run alone builds it, and copied in). The loss
+is the sum of the replicas' losses, so each slice's gradient is its own run's gradient, and
+Keras's Adam works element by element, so one Adam over the stacked variables is K real Adams.
+What differs from K runs alone is the last bits of a batched matmul: a replica's final
+val_loss equals its run alone within 1e-4 (tests/test_stacked.py).
+
+Which runs stack is executor.stack_key's to say; the pool hands a worker such runs together.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import data as datamod
+from . import model as modelmod
+from .config import batches
+from .train import Ledger, Outcome, chunk_size
+
+class Stack(keras.Model):
+    """K MLPs in one model: x [K, batch, features] -> [K, batch, outputs]."""
+
+    def __init__(self, solos: list[keras.Sequential], activation: str, head: str):
+        super().__init__()
+        dense = [[layer for layer in m.layers] for m in solos]
+        self.kernels = [self._stacked(f"kernel_{i}", [d[i].kernel for d in dense]) for i in range(len(dense[0]))]
+        self.biases = [self._stacked(f"bias_{i}", [d[i].bias for d in dense]) for i in range(len(dense[0]))]
+        self.act, self.head = keras.activations.get(activation), keras.activations.get(head)
+
+    def _stacked(self, name, variables):
+        value = np.stack([keras.ops.convert_to_numpy(v) for v in variables])
+        return self.add_weight(shape=value.shape, initializer=keras.initializers.Constant(value), name=name)
+
+    def call(self, x):
+        last = len(self.kernels) - 1
+        for i, (k, b) in enumerate(zip(self.kernels, self.biases)):
+            x = tf.einsum("kbi,kio->kbo", x, k) + b[:, None, :]
+            x = self.head(x) if i == last else self.act(x)
+        return x
+
+    def attach(self, data: datamod.Data, batch_size: int, seeds: list[int], chunk: int, task: str) -> None:
+        self.feed = _Feed(data, batch_size, seeds, chunk)
+        self.task = task
+        self.optimizer.build(self.trainable_variables)
+
+    def losses_of(self, y, pred):
+        """Each replica's loss over its batch, as Keras's compiled loss computes one run's."""
+        _, loss, _, _ = modelmod.HEADS[self.task]
+        per_sample = keras.losses.get(loss)(_as_target(y, self.task), pred)  # [K, batch]
+        return tf.reduce_sum(per_sample, axis=1) / tf.cast(tf.shape(per_sample)[1], per_sample.dtype)
+
+    def metric_sums(self, y, pred):
+        """Each replica's sum over its batch of the per-sample metric (accuracy or absolute error)."""
+        if self.task == "multiclass":
+            hit = tf.equal(tf.cast(y, tf.int64), tf.argmax(pred, axis=-1))
+            return tf.reduce_sum(tf.cast(hit, tf.float32), axis=1)
+        target = tf.cast(_as_target(y, self.task), pred.dtype)
+        if self.task == "binary":
+            per = tf.reduce_mean(tf.cast(tf.equal(target, tf.cast(pred > 0.5, pred.dtype)), tf.float32), axis=-1)
+        else:
+            per = tf.reduce_mean(tf.abs(target - pred), axis=-1)
+        return tf.reduce_sum(per, axis=1)
+
+    def train_step(self, _):
+        f, opt = self.feed, self.optimizer
+        pos = tf.cast(opt.iterations, tf.int32) % f.steps_per_epoch
+        order = f.order.read_value()
+        n = tf.minimum(f.chunk, f.steps_per_epoch - pos)
+
+        def body(i):
+            rows = order[:, (pos + i) * f.batch_size:(pos + i + 1) * f.batch_size]
+            x, y = tf.gather(f.X, rows), tf.gather(f.y, rows)
+            lr = tf.cast(opt.learning_rate, tf.float32)
+            with tf.GradientTape() as tape:
+                pred = self(x, training=True)
+                losses = self.losses_of(y, pred)
+                total = tf.reduce_sum(losses)
+            opt.apply(tape.gradient(total, self.trainable_variables), self.trainable_variables)
+            size = tf.cast(tf.shape(x)[1], tf.float32)
+            f.loss_sum.assign_add(tf.cast(losses, tf.float32) * size)
+            f.metric_sum.assign_add(self.metric_sums(y, pred))
+            f.count.assign_add(size)
+            f.record[i].assign(tf.concat([[lr], tf.cast(losses, tf.float32)], axis=0))
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
+        return {"steps": n}  # Keras wants some output; the ledgers read the record
+
+    @tf.function
+    def validate(self):
+        """Each replica's (val_loss, val metric) over the whole validation set, as one run's."""
+        f = self.feed
+        k = tf.shape(f.order)[0]
+        x = tf.broadcast_to(f.X_val, tf.concat([[k], tf.shape(f.X_val)], axis=0))
+        y = tf.broadcast_to(f.y_val, tf.concat([[k], tf.shape(f.y_val)], axis=0))
+        pred = self(x, training=False)
+        rows = tf.cast(tf.shape(f.X_val)[0], tf.float32)
+        loss = tf.cast(self.losses_of(y, pred), tf.float32)
+        return loss * rows / rows, self.metric_sums(y, pred) / rows  # through a weighted mean, as Keras's evaluate
+
+
+def _as_target(y, task):
+    return y if task == "multiclass" else tf.expand_dims(y, -1)
+
+
+class _Feed:
+    def __init__(self, data, batch_size, seeds, chunk):
+        k = len(seeds)
+        self.X, self.y = tf.constant(data.X_train), tf.constant(data.y_train)
+        self.X_val, self.y_val = tf.constant(data.X_val), tf.constant(data.y_val)
+        self.rows, self.batch_size, self.chunk, self.seeds = len(data.X_train), batch_size, chunk, seeds
+        self.steps_per_epoch = batches(self.rows, batch_size)
+        self.order = tf.Variable(tf.zeros([k, self.rows], tf.int32), trainable=False)
+        self.record = tf.Variable(tf.zeros([chunk, k + 1]), trainable=False)
+        self.loss_sum = tf.Variable(tf.zeros([k]), trainable=False)
+        self.metric_sum = tf.Variable(tf.zeros([k]), trainable=False)
+        self.count = tf.Variable(0.0, trainable=False)
+
+    def take_epoch(self):
+        """(training loss, metric) of each replica over the epoch, then zero for the next."""
+        out = self.loss_sum.numpy() / self.count.numpy(), self.metric_sum.numpy() / self.count.numpy()
+        for v in (self.loss_sum, self.metric_sum, self.count):
+            v.assign(tf.zeros_like(v))
+        return out
+
+
+class _Orders(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        f = self.model.feed
+        f.order.assign(np.stack([datamod.epoch_order(s, epoch, f.rows) for s in f.seeds]).astype(np.int32))
+
+
+class _Watch(keras.callbacks.Callback):
+    """Hands each replica's rows to its ledger; training ends once no replica is live."""
+
+    def __init__(self, ledgers: list[Ledger], has_val: bool):
+        super().__init__()
+        self.ledgers, self.has_val, self.steps = ledgers, has_val, 0
+
+    def on_train_begin(self, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.chunk_start = time.perf_counter() - self.t0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        f = self.model.feed
+        n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.steps)
+        record = f.record.numpy()[:n]
+        wall = self.chunk_start + (time.perf_counter() - self.t0 - self.chunk_start) * np.arange(1, n + 1) / n
+        for k, ledger in enumerate(self.ledgers):
+            ledger.chunk(self.epoch, f.steps_per_epoch, record[:, 0], record[:, k + 1], wall)
+        self.steps += n
+        self.model.stop_training = not any(ledger.live for ledger in self.ledgers)
+
+    def on_epoch_end(self, epoch, logs=None):
+        f = self.model.feed
+        loss, metric = f.take_epoch()
+        val = val_metric = [None] * len(self.ledgers)
+        if self.has_val:
+            val, val_metric = (v.numpy().tolist() for v in self.model.validate())
+        wall = time.perf_counter() - self.t0
+        for k, ledger in enumerate(self.ledgers):
+            ledger.epoch_end(epoch, f.steps_per_epoch, float(loss[k]), val[k], float(metric[k]), val_metric[k], wall)
+
+
+def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outcome]:
+    """Train runs with equal executor.stack_key side by side; each reports to its own sink and
+    honours its own stop, as train.run."""
+    keras.backend.clear_session(free_memory=False)  # as train.run
+    first = cfgs[0]
+    data = datamod.load(first["data"])
+    if on_start:
+        on_start(modelmod.metric_name(data.task))
+    solos = [modelmod.network(c, data) for c in cfgs]  # each after its own seed: a run's own weights
+    adam, callbacks = modelmod.optimizer(first)
+    model = Stack(solos, first["model"]["activation"], modelmod.HEADS[data.task][0])
+    model.compile(optimizer=adam, jit_compile=False)
+    batch = first["training"]["batch_size"]
+    spe = batches(len(data.X_train), batch)
+    chunk = chunk_size(solos[0], batch * len(cfgs), spe)
+    model.attach(data, batch, [c["training"]["seed"] for c in cfgs], chunk, data.task)
+    ledgers = [Ledger(sink, stop) for sink, stop in zip(sinks, stops)]
+    ticks = tf.data.Dataset.from_tensors(0).repeat()
+    try:
+        model.fit(ticks, epochs=first["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),
+                  callbacks=[_Orders(), _Watch(ledgers, len(data.X_val) > 0), *callbacks], shuffle=False, verbose=0)
+    except Exception as exc:  # noqa: BLE001 - a callback's own error fails every replica
+        return [Outcome("failed", f"{exc.__class__.__name__}: {exc}", r.steps, r.epochs) for r in ledgers]
+    return [r.outcome() for r in ledgers]

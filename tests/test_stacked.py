@@ -1,0 +1,107 @@
+"""Runs that differ only in their seed train side by side as one stacked model, and each is the
+run it would be alone: the same rate at every step, the same losses and metrics within float32
+noise (final val_loss well within the 1e-4 the brief asks), its own divergence and its own Stop."""
+import numpy as np
+import pytest
+
+from lrviz import config, executor, stacked, train
+from lrviz.schedules import make
+
+pytestmark = pytest.mark.timeout(600)
+
+CASES = {  # task and schedule mechanism: a Keras class, a curve, a function of the epoch
+    "binary, CosineDecay": ({"class_name": "CosineDecay", "config": {"initial_learning_rate": 0.01,
+                                                                     "decay_steps": 120}}, {"name": "moons"}),
+    "multiclass, one-cycle": (make("one_cycle", maximal_learning_rate=0.02), {"name": "iris"}),
+    "regression, step decay": (make("step_decay", initial_learning_rate=0.01, epochs_drop=2), {"name": "regression"}),
+}
+
+
+def seeds(schedule, data, n=3, **training):
+    base = config.validate({"schedule": schedule, "data": {"n_samples": 300, **data},
+                            "training": {"epochs": 6, **training}})
+    return [{**base, "training": {**base["training"], "seed": s}} for s in range(n)]
+
+
+def alone(cfg):
+    steps, epochs = [], []
+    outcome = train.run(cfg, lambda s, e: (steps.extend(s), epochs.extend(e)))
+    return outcome, np.array(steps, dtype=float), np.array(epochs, dtype=float)
+
+
+def side_by_side(cfgs, stops=None):
+    rows = [([], []) for _ in cfgs]
+    outcomes = stacked.run(cfgs, [lambda s, e, r=r: (r[0].extend(s), r[1].extend(e)) for r in rows],
+                           stops or [None] * len(cfgs))
+    return [(o, np.array(s, dtype=float), np.array(e, dtype=float)) for o, (s, e) in zip(outcomes, rows)]
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def compared(request):
+    cfgs = seeds(*CASES[request.param])
+    return [alone(c) for c in cfgs], side_by_side(cfgs)
+
+
+def test_each_replica_applies_the_rate_of_its_run_alone_at_every_step(compared):
+    for (_, solo, _), (_, stack, _) in zip(*compared):
+        assert np.array_equal(solo[:, :3], stack[:, :3])  # step, epoch, learning rate
+
+
+def test_each_replica_ends_where_its_run_alone_ends(compared):
+    for (solo, _, solo_epochs), (stack, _, stack_epochs) in zip(*compared):
+        assert (stack.status, stack.steps, stack.epochs) == (solo.status, solo.steps, solo.epochs)
+        assert len(stack_epochs) == len(solo_epochs)
+
+
+def test_each_replica_has_the_losses_and_metrics_of_its_run_alone(compared):
+    for (_, solo_steps, solo), (_, stack_steps, stack) in zip(*compared):
+        np.testing.assert_allclose(stack_steps[:, 3], solo_steps[:, 3], rtol=1e-5)
+        np.testing.assert_allclose(stack[:, 2:6], solo[:, 2:6], rtol=1e-5)  # loss, val_loss, metric, val_metric
+
+
+def test_the_first_seed_of_a_stack_is_not_the_others():
+    (_, a, _), (_, b, _) = side_by_side(seeds(*CASES["binary, CosineDecay"], n=2))
+    assert not np.array_equal(a[:, 3], b[:, 3])
+
+
+def test_a_replica_that_diverges_ends_alone_at_its_own_step():
+    cfgs = seeds(make("constant", learning_rate=10.0), {"name": "regression"}, n=2, epochs=20)
+    cfgs = [{**c, "model": {**c["model"], "hidden_units": [32] * 6}} for c in cfgs]
+    for (solo, solo_steps, _), (stack, stack_steps, _) in zip([alone(c) for c in cfgs], side_by_side(cfgs)):
+        assert stack.status == solo.status == "diverged" and stack.steps == solo.steps
+        assert stack.error == solo.error
+
+
+class StopAfter:
+    """A run's stop flag that is set once training has asked it `calls` times."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def is_set(self):
+        self.calls -= 1
+        return self.calls < 0
+
+
+def test_stopping_one_replica_stops_it_and_not_the_others():
+    cfgs = seeds(*CASES["binary, CosineDecay"], n=2)
+    (stopped, steps, _), (done, _, epochs) = side_by_side(cfgs, [StopAfter(2), None])
+    assert stopped.status == "stopped" and stopped.steps < done.steps and len(steps) == stopped.steps
+    assert done.status == "done" and len(epochs) == 6
+
+
+def test_only_runs_that_differ_in_their_seed_share_a_stack_key():
+    a, b = seeds(*CASES["binary, CosineDecay"], n=2)
+    assert executor.stack_key(a) == executor.stack_key(b) is not None
+    assert executor.stack_key({**a, "optimizer": {**a["optimizer"], "beta_1": 0.8}}) != executor.stack_key(a)
+
+
+@pytest.mark.parametrize("change", [
+    {"schedule": make("reduce_lr_on_plateau")},  # one monitored metric for all
+    {"optimizer": {"clipnorm": 1.0}},  # a norm over every replica
+    {"optimizer": {"global_clipnorm": 1.0}},
+    {"schedule": make("lr_range")},  # stops on its own loss
+])
+def test_runs_that_cannot_share_a_schedule_or_a_norm_train_alone(change):
+    base = seeds(*CASES["binary, CosineDecay"], n=1)[0]
+    assert executor.stack_key(config.validate({**base, **change})) is None
