@@ -127,7 +127,8 @@ def lr_find(cfg: dict, args) -> int:
 
 def sweep(raw, args) -> int:
     """Queue the sweep's runs on a local pool (stored like the page's), show a progress bar,
-    write one results row per run. Ctrl-C stops the whole sweep and writes what finished."""
+    write one results row per run. Ctrl-C stops the whole sweep and writes what it recorded.
+    Exit 0 when it ran to the end (a diverged cell is a result), 1 when every run failed."""
     import time
 
     from tqdm import tqdm
@@ -154,8 +155,12 @@ def sweep(raw, args) -> int:
                     break
                 time.sleep(0.2)
     except KeyboardInterrupt:
-        if group is not None:
+        if group is not None:  # stopped, not interrupted: each run keeps what it recorded
             groups.stop(pool, group)
+            deadline = time.monotonic() + pool.stop_grace_s + 2.0
+            while time.monotonic() < deadline and any(r["status"] in ("queued", "running")
+                                                      for r in pool.store.group_runs(group)):
+                time.sleep(0.05)
         print("lrviz: sweep stopped", file=sys.stderr)
         interrupted = True
     else:
@@ -170,7 +175,7 @@ def sweep(raw, args) -> int:
     statuses = cols["status"]
     print(f"lrviz: sweep {group}: " + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses)),
           file=sys.stderr)
-    return 130 if interrupted else 0
+    return 130 if interrupted else 1 if all(s == "failed" for s in statuses) else 0
 
 
 COMMANDS = {"curve": curve, "train": train, "script": script, "lr-find": lr_find, "sweep": sweep}

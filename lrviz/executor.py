@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from . import config as cfgmod
-from .store import Store
+from .store import Store, owner_id
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,10 @@ def check_config(config: dict) -> dict:
 
 def create_run(store: Store, cfg: dict, name: str | None, group: int | None = None,
                cell: list | None = None) -> int:
-    """The run, 'queued', with its length (what progress and the charts' buckets need)."""
-    return store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg), group, cell)
+    """The run, 'queued', with its length (what progress and the charts' buckets need), owned by
+    this process (a restart elsewhere leaves it alone while this process lives)."""
+    return store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg), group, cell,
+                            owner_id())
 
 
 def progress(store: Store, run_id: int, queue_position: int | None = None,

@@ -68,7 +68,8 @@ FLAT_RATE = 0.05
 def _frame_flat(layout: dict, traces: list[dict], flat: float) -> None:
     """Plotly frames a constant trace as its value ± 1: a rate of 1e-3 is drawn on a −1…1
     axis and looks like 0. A flat or nearly flat set of traces gets an axis around its value."""
-    ys = [np.asarray(t["y"], dtype=np.float64) for t in traces if t.get("y") is not None and len(t["y"])]
+    ys = [np.asarray(t["y"], dtype=np.float64) for t in traces
+          if t.get("type", "scatter") == "scatter" and t.get("y") is not None and len(t["y"])]  # a heatmap's are labels
     values = np.concatenate(ys) if ys else np.empty(0)
     values = values[np.isfinite(values)]
     if not len(values):

@@ -141,7 +141,14 @@ class Pool:
         cfgs = [executor.check_config(config) for config, _, _ in runs]
         if self._closed:
             raise RuntimeError("the engine is shut down")
-        ids = [executor.create_run(self.store, cfg, name, group, cell) for cfg, (_, name, cell) in zip(cfgs, runs)]
+        ids = []
+        try:
+            for cfg, (_, name, cell) in zip(cfgs, runs):
+                ids.append(executor.create_run(self.store, cfg, name, group, cell))
+        except BaseException:
+            for run_id in ids:  # none of them is queued: none may stay 'queued'
+                self.store.delete(run_id)
+            raise
         with self._lock:
             for run_id, cfg in zip(ids, cfgs):
                 self._pending.append(run_id)

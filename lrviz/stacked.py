@@ -195,6 +195,7 @@ def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outco
     try:
         model.fit(ticks, epochs=first["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),
                   callbacks=[_Orders(), _Watch(ledgers, len(data.X_val) > 0), *callbacks], shuffle=False, verbose=0)
-    except Exception as exc:  # noqa: BLE001 - a callback's own error fails every replica
-        return [Outcome("failed", f"{exc.__class__.__name__}: {exc}", r.steps, r.epochs) for r in ledgers]
+    except Exception as exc:  # noqa: BLE001 - a callback's own error fails the replicas still training
+        return [Outcome("failed", f"{exc.__class__.__name__}: {exc}", r.steps, r.epochs) if r.live else r.outcome()
+                for r in ledgers]
     return [r.outcome() for r in ledgers]

@@ -34,7 +34,7 @@ SUMMARY_BUCKETS = 1000
 SUMMARY_COLUMNS = ("bucket", "step_first", "step_last", "n", "lr_min", "lr_max", "loss_min", "loss_max",
                    "loss_sum", "loss_n", "wall_min", "wall_max")
 RUN_COLUMNS = ("id", "name", "config", "status", "created", "started", "finished", "error", "metric",
-               "epochs", "steps_per_epoch", "total_steps", "group_id", "cell", "node")
+               "epochs", "steps_per_epoch", "total_steps", "group_id", "cell", "node", "owner")
 # An experiment's runs share a group: kind is range_test, seeds, ab or sweep; spec is what was
 # asked (JSON); a run's cell is its place in it (a JSON list: the grid's values, or the arm).
 GROUP_COLUMNS = ("id", "kind", "name", "spec", "created")
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, config TEXT NOT NULL,
     status TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, error TEXT,
     metric TEXT, epochs INTEGER, steps_per_epoch INTEGER, total_steps INTEGER, group_id INTEGER, cell TEXT,
-    node TEXT);
+    node TEXT, owner TEXT);
 CREATE TABLE IF NOT EXISTS groups (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
     created REAL NOT NULL);
@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS buckets (
 # Columns added since the first schema: a store file written before them gains them on open
 # (their old rows read None).
 ADDED_COLUMNS = {"steps": (("wall_time", "REAL"),), "epochs": (("val_metric", "REAL"),),
-                 "runs": (("group_id", "INTEGER"), ("cell", "TEXT"), ("node", "TEXT"))}
+                 "runs": (("group_id", "INTEGER"), ("cell", "TEXT"), ("node", "TEXT"), ("owner", "TEXT"))}
 
 
 class StoreError(ConfigError):
@@ -79,6 +79,31 @@ class RunGone(ConfigError):
 
     def __init__(self, run_id: int):
         super().__init__("run", run_id, f"run {run_id} no longer exists (it was deleted)")
+
+
+def owner_id() -> str:
+    """This process, as the owner of the runs it queues: host and process id."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(owner: str | None) -> bool:
+    """Whether the process that queued a run still runs (one on another host: assumed so)."""
+    if not owner:
+        return False  # written before owners were kept
+    import socket
+
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 class GroupGone(ConfigError):
@@ -174,17 +199,19 @@ class Store:
     # --- runs ----------------------------------------------------------------------------
 
     def create_run(self, name: str | None, config: dict, epochs: int | None = None,
-                   steps_per_epoch: int | None = None, group_id: int | None = None, cell: list | None = None) -> int:
+                   steps_per_epoch: int | None = None, group_id: int | None = None, cell: list | None = None,
+                   owner: str | None = None) -> int:
+        """owner: the executor process that queued it (owner_id()): recover() leaves a live one's runs."""
         total = epochs * steps_per_epoch if epochs and steps_per_epoch else None
         name = clean_name(name)
         with self._write() as db:
             if group_id is not None and not db.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)).fetchone():
                 raise GroupGone(group_id)
             cur = db.execute(
-                "INSERT INTO runs (name, config, status, created, epochs, steps_per_epoch, total_steps, group_id, cell)"
-                " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (name, config, status, created, epochs, steps_per_epoch, total_steps, group_id, cell,"
+                " owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                 (name or "", json.dumps(config), time.time(), epochs, steps_per_epoch, total, group_id,
-                 None if cell is None else json.dumps(cell)))
+                 None if cell is None else json.dumps(cell), owner))
             run_id = cur.lastrowid
             if not name:
                 db.execute("UPDATE runs SET name = ? WHERE id = ?", (f"run {run_id}", run_id))
@@ -212,12 +239,16 @@ class Store:
         return cur.rowcount > 0
 
     def recover(self) -> list[int]:
-        """Runs left queued or running by a process that is gone become 'interrupted'."""
+        """Runs left queued or running by an executor process that is gone become 'interrupted'.
+        Those of a live one (a CLI sweep beside the page, the page beside it) are left alone."""
         with self._write() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")]
-            db.execute("UPDATE runs SET status = 'interrupted', finished = ?,"
-                       " error = COALESCE(error, 'the app stopped before the run finished')"
-                       " WHERE status IN ('queued', 'running')", (time.time(),))
+            rows = db.execute("SELECT id, owner FROM runs WHERE status IN ('queued', 'running')").fetchall()
+            ids = [run_id for run_id, owner in rows if not _alive(owner)]
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                db.execute("UPDATE runs SET status = 'interrupted', finished = ?,"
+                           " error = COALESCE(error, 'the app stopped before the run finished')"
+                           f" WHERE id IN ({','.join('?' * len(part))})", (time.time(), *part))
         return ids
 
     def runs(self) -> list[dict]:

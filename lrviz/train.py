@@ -195,15 +195,22 @@ class Ledger:
             self.status = "stopped"
         if self.steps == epoch * steps_per_epoch and n:
             self.epoch_lr = float(lr[0])  # the rate of the epoch's first step
-        self.sink(list(zip(range(self.steps, self.steps + n), [epoch] * n, np.asarray(lr[:n]).tolist(),
-                           np.asarray(loss[:n]).tolist(), np.asarray(wall[:n]).tolist())), [])
+        self._hand(list(zip(range(self.steps, self.steps + n), [epoch] * n, np.asarray(lr[:n]).tolist(),
+                            np.asarray(loss[:n]).tolist(), np.asarray(wall[:n]).tolist())), [])
         self.steps += n
+
+    def _hand(self, step_rows, epoch_rows) -> None:
+        """To the sink; a sink that refuses (its run deleted, a full disk) ends this run alone."""
+        try:
+            self.sink(step_rows, epoch_rows)
+        except Exception as exc:  # noqa: BLE001 - the run's reason, kept with the run
+            self.status, self.error = "failed", f"{exc.__class__.__name__}: {exc}"
 
     def epoch_end(self, epoch: int, steps_per_epoch: int, loss, val, metric, val_metric, wall) -> None:
         """The epoch's row, once all its steps are recorded (an epoch cut short has none)."""
-        if self.steps < (epoch + 1) * steps_per_epoch or self.epochs != epoch:
+        if self.steps < (epoch + 1) * steps_per_epoch or self.epochs != epoch or self.status == "failed":
             return
-        self.sink([], [(epoch, self.epoch_lr, loss, val, metric, val_metric, wall)])
+        self._hand([], [(epoch, self.epoch_lr, loss, val, metric, val_metric, wall)])
         self.epochs += 1
 
 

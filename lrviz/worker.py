@@ -48,7 +48,7 @@ def main(conn, stop, home: str, parent: int) -> None:
         else:
             from . import stacked
 
-            run_stack(stacked, sinks, [cfg for _, cfg in job], stops)
+            run_stack(train, stacked, sinks, [cfg for _, cfg in job], stops)
         conn.send(("finished", [run_id for run_id, _ in job], rss_mib()))
 
 
@@ -80,7 +80,7 @@ def run_job(train, sink, cfg: dict, stop) -> None:
             pass  # the store itself is broken; the page shows the store's error
 
 
-def run_stack(stacked, sinks: list, cfgs: list[dict], stops: list) -> None:
+def run_stack(train, stacked, sinks: list, cfgs: list[dict], stops: list) -> None:
     """Train runs side by side through `stacked` (lrviz.stacked), each reporting to its sink as
     run_job's run does; a failure fails them all, never the worker."""
     live = [i for i, stop in enumerate(stops) if not stop.is_set()]
@@ -95,16 +95,17 @@ def run_stack(stacked, sinks: list, cfgs: list[dict], stops: list) -> None:
                 sink.set_status("running", metric=metric, node=node())
 
         outcomes = stacked.run(cfgs, sinks, stops, on_start=started)
-        for sink, outcome in zip(sinks, outcomes):
+    except Exception as exc:  # a bad CSV, a full disk: the runs fail, the worker goes on
+        outcomes = [train.Outcome("failed", str(exc) or exc.__class__.__name__, 0, 0) for _ in sinks]
+    for sink, outcome in zip(sinks, outcomes):  # each on its own: one deleted run ends no other
+        try:
             sink.flush()
             sink.set_status(outcome.status, outcome.error)
-    except Exception as exc:  # a bad CSV, a full disk: the runs fail, the worker goes on
-        for sink in sinks:
+        except Exception:
             try:
-                sink.flush()
-                sink.set_status("failed", str(exc) or exc.__class__.__name__)
+                sink.finish_if_active("failed")
             except Exception:
-                pass
+                pass  # deleted, or the store itself is broken: the page shows the store's error
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -114,3 +114,17 @@ def test_the_seeds_of_a_cell_train_side_by_side_in_one_worker(swept):
     for cell in range(4):
         pair = runs[2 * cell:2 * cell + 2]
         assert pair[0]["node"] == pair[1]["node"] and abs(pair[0]["started"] - pair[1]["started"]) < 0.5
+
+
+def test_an_experiment_that_cannot_start_leaves_no_group_and_no_run(engine, tmp_path):
+    from lrviz.params import ConfigError
+
+    table = tmp_path / "one-class.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i},{i * 2},yes\n" for i in range(50)))
+    raw = {"base": {**BASE, "data": {"name": "csv", "path": str(table), "target": "label", "task": "classification"}},
+           "seeds": [0, 1]}
+    plan = sweep.check(raw)  # its file and length are fine; its one class only shows when runs are made
+    before = (len(engine.store.groups()), len(engine.store.runs()))
+    with pytest.raises(ConfigError, match="class"):
+        groups.start(engine, "seeds", raw, plan)
+    assert (len(engine.store.groups()), len(engine.store.runs())) == before

@@ -105,3 +105,19 @@ def test_only_runs_that_differ_in_their_seed_share_a_stack_key():
 def test_runs_that_cannot_share_a_schedule_or_a_norm_train_alone(change):
     base = seeds(*CASES["binary, CosineDecay"], n=1)[0]
     assert executor.stack_key(config.validate({**base, **change})) is None
+
+
+def test_a_replica_whose_run_is_deleted_ends_alone():
+    from lrviz.store import RunGone
+
+    cfgs = seeds(*CASES["binary, CosineDecay"], n=2)
+    calls, kept = [0], []
+
+    def deleted(steps, epochs):
+        calls[0] += 1
+        if calls[0] > 3:
+            raise RunGone(7)  # the store refuses rows once the run is gone
+
+    outcomes = stacked.run(cfgs, [deleted, lambda s, e: kept.extend(e)], [None, None])
+    assert outcomes[0].status == "failed" and "no longer exists" in outcomes[0].error
+    assert outcomes[1].status == "done" and len(kept) == 6

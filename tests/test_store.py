@@ -142,6 +142,25 @@ def test_recover_marks_unfinished_runs_interrupted(tmp_path):
     assert reopened.steps(running)["step"] == [0, 1, 2]  # metrics survive the restart
 
 
+def test_recover_leaves_the_runs_of_a_live_executor_alone(tmp_path):
+    """A CLI sweep beside the page: opening the store again must not interrupt its runs."""
+    import subprocess
+    import sys
+
+    from lrviz.store import owner_id
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = owner_id().rpartition(":")[0]
+    store = Store(tmp_path)
+    mine = store.create_run("this process's", CFG, owner=owner_id())
+    dead = store.create_run("a dead process's", CFG, owner=f"{host}:{gone.stdout.strip()}")
+    elsewhere = store.create_run("another host's", CFG, owner="elsewhere:1")
+    old = store.create_run("from before owners", CFG)
+    assert sorted(Store(tmp_path).recover()) == [dead, old]
+    status = {r["id"]: r["status"] for r in store.runs()}
+    assert (status[mine], status[elsewhere]) == ("queued", "queued")
+
+
 def test_concurrent_writers_and_readers(tmp_path):
     store = Store(tmp_path)
     ids = [store.create_run(f"r{i}", CFG) for i in range(4)]

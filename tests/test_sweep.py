@@ -71,9 +71,28 @@ def test_a_cell_that_only_fails_in_combination_is_named_as_the_cell():
 
 
 def test_more_runs_than_the_limit_are_refused_before_anything_runs():
-    exc = refusal({"base": BASE, "grid": {"optimizer.beta_1": [0.9] * 30, "optimizer.beta_2": [0.99] * 20},
-                   "seeds": [0]})
+    grid = {"optimizer.beta_1": [0.5 + i / 100 for i in range(30)], "optimizer.beta_2": [0.9 + i / 1000 for i in range(20)]}
+    exc = refusal({"base": BASE, "grid": grid, "seeds": [0]})
     assert "600 runs" in str(exc) and "at most 500" in str(exc)
+
+
+def test_the_seed_is_not_a_grid_field():
+    exc = refusal({"base": BASE, "grid": {"training.seed": [1, 2]}})
+    assert exc.field == "grid.training.seed" and "seeds" in str(exc)
+
+
+def test_whole_schedules_and_a_schedule_field_are_not_swept_together():
+    exc = refusal({"base": BASE, "grid": {"schedule": [make("constant")], "schedule.learning_rate": [0.1]}})
+    assert exc.field == "grid.schedule.learning_rate"
+
+
+def test_a_value_given_twice_is_refused():
+    exc = refusal({"base": BASE, "grid": {"optimizer.beta_1": [0.9, 0.8, 0.9]}})
+    assert exc.field == "grid.optimizer.beta_1" and exc.value == 0.9 and "twice" in str(exc)
+
+
+def test_a_bad_base_is_named_as_the_base():
+    assert refusal({"base": {**BASE, "training": {"epochs": 0}}}).field == "base.training.epochs"
 
 
 def test_three_fields_are_refused():

@@ -60,24 +60,23 @@ def sweep_figure(fields: list[str], cells: list[dict], measure: str):
     the best cell outlined; a cell whose runs all diverged or failed shows its status."""
     if len(fields) == 1:
         return _sweep_line(fields[0], cells, measure)
-    xs = list(dict.fromkeys(_tick(c["cell"][1]) for c in cells))
-    ys = list(dict.fromkeys(_tick(c["cell"][0]) for c in cells))
+    xs, ys = _axis([c["cell"][1] for c in cells]), _axis([c["cell"][0] for c in cells])
     z = np.full((len(ys), len(xs)), np.nan)
     text = [["" for _ in xs] for _ in ys]
     for c in cells:
-        i, j = ys.index(_tick(c["cell"][0])), xs.index(_tick(c["cell"][1]))
+        i, j = ys[_key(c["cell"][0])], xs[_key(c["cell"][1])]
         z[i, j] = c["mean"]
         text[i][j] = f"{c['mean']:.4g} ± {c['std']:.2g}" if c["n"] else c["status"]
-    heat = dict(type="heatmap", x=[_escape(v) for v in xs], y=[_escape(v) for v in ys], z=z,
+    heat = dict(type="heatmap", x=_labels([c["cell"][1] for c in cells]), y=_labels([c["cell"][0] for c in cells]), z=z,
                 text=text, texttemplate="%{text}", colorscale="Viridis", colorbar=dict(title=dict(text=measure)),
                 hovertemplate=f"{_escape(fields[1])} = %{{x}}<br>{_escape(fields[0])} = %{{y}}<br>"
                               f"{measure} %{{text}}<extra></extra>")
     layout = _layout(f"{measure}, mean over seeds", _escape(fields[0]), xtitle=_escape(fields[1]))
     layout["hovermode"] = "closest"
     layout["xaxis"]["type"] = layout["yaxis"]["type"] = "category"
-    best = _best(cells)
-    if best is not None:
-        i, j = ys.index(_tick(best["cell"][0])), xs.index(_tick(best["cell"][1]))
+    top = best(cells)
+    if top is not None:
+        i, j = ys[_key(top["cell"][0])], xs[_key(top["cell"][1])]
         layout["shapes"] = [dict(type="rect", xref="x", yref="y", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
                                  line=dict(color="#dc2626", width=3))]
         layout["annotations"] = [dict(text="best", x=j, y=i + 0.5, xref="x", yref="y", showarrow=False, yanchor="bottom",
@@ -86,7 +85,7 @@ def sweep_figure(fields: list[str], cells: list[dict], measure: str):
 
 
 def _sweep_line(field: str, cells: list[dict], measure: str):
-    xs = [_tick(c["cell"][0]) for c in cells]
+    xs = _labels([c["cell"][0] for c in cells])
     mean = np.array([c["mean"] for c in cells], dtype=np.float64)
     std = np.array([c["std"] for c in cells], dtype=np.float64)
     line = dict(type="scatter", x=xs, y=mean, mode="lines+markers", name=f"{measure} (mean ± std over seeds)",
@@ -96,9 +95,9 @@ def _sweep_line(field: str, cells: list[dict], measure: str):
     layout["xaxis"]["type"] = "category"
     layout["hovermode"] = "closest"
     traces = [line]
-    best = _best(cells)
-    if best is not None:
-        traces.append(dict(type="scatter", x=[_tick(best["cell"][0])], y=[best["mean"]], mode="markers",
+    top = best(cells)
+    if top is not None:
+        traces.append(dict(type="scatter", x=[xs[cells.index(top)]], y=[top["mean"]], mode="markers",
                            name="best", marker=dict(color="#dc2626", size=14, symbol="star")))
     return _figure(traces, layout)
 
@@ -125,7 +124,27 @@ def parallel_figure(cols: dict, fields: list[str], measure: str):
     return _figure([trace], layout)
 
 
-def _best(cells: list[dict]) -> dict | None:
+def _key(value) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def _axis(values) -> dict[str, int]:
+    """Each distinct value's place on an axis, in the grid's order (by value, never by label)."""
+    return {k: i for i, k in enumerate(dict.fromkeys(_key(v) for v in values))}
+
+
+def _labels(values) -> list[str]:
+    """Tick text of each distinct value, in the grid's order; labels that would coincide (two
+    schedules of a family with one peak) are numbered."""
+    distinct = list({_key(v): v for v in values}.values())
+    labels = [_tick(v) for v in distinct]
+    return [_escape(t if labels.count(t) == 1 else f"{t} #{labels[:i].count(t) + 1}") for i, t in enumerate(labels)]
+
+
+def best(cells: list[dict]) -> dict | None:
+    """The cell with the lowest mean among those with a value."""
     done = [c for c in cells if c["n"] and np.isfinite(c["mean"])]
     return min(done, key=lambda c: c["mean"]) if done else None
 

@@ -3,6 +3,8 @@ across restarts), stop together, are deleted together, and read back as one resu
 The page and the CLI both go through these functions."""
 from __future__ import annotations
 
+from .. import config as cfgmod
+from .. import executor
 from ..params import ConfigError
 from .sweep import Plan, label
 
@@ -15,6 +17,9 @@ def start(engine, kind: str, spec: dict, plan: Plan, name: str | None = None) ->
     """The group, with every run of the plan queued on the engine; returns the group's id."""
     if kind not in KINDS:
         raise ConfigError("kind", kind, "allowed: " + ", ".join(KINDS))
+    for run in plan.runs:  # every run can train (a CSV's target, the run's length) before any exists
+        executor.check_config(run.config)
+        cfgmod.steps_per_epoch(run.config)
     store = engine.store
     group = store.create_group(kind, name, {**spec, "fields": list(plan.fields)})
     title = store.group(group)["name"]
@@ -22,7 +27,11 @@ def start(engine, kind: str, spec: dict, plan: Plan, name: str | None = None) ->
     for run in plan.runs:
         where = ", ".join(f"{f} = {label(v)}" for f, v in zip(plan.fields, run.cell))
         runs.append((run.config, f"{title}: {where + ', ' if where else ''}seed {run.seed}", [*run.cell, run.seed]))
-    engine.submit_many(runs, group)  # at once: a cell's seeds can train side by side
+    try:
+        engine.submit_many(runs, group)  # at once: a cell's seeds can train side by side
+    except BaseException:
+        delete(engine, group)  # no half-made experiment is left behind
+        raise
     return group
 
 
@@ -77,21 +86,29 @@ def csv_columns(cols: dict) -> dict:
 MEASURES = ("final_val_loss", "best_val_loss", "final_loss")
 
 
+def finished(cols: dict, measure: str) -> list:
+    """The measure of each run that is done; None for the others (running, stopped, diverged,
+    failed): a run cut short would compare its early value with others' last."""
+    return [v if status == "done" else None for v, status in zip(cols[measure], cols["status"])]
+
+
 def cells(cols: dict, fields: list[str], measure: str) -> list[dict]:
     """Per cell of the grid, in the grid's order: its values, the measure's mean, std and count
-    over the seeds that have it, and what happened to the rest (e.g. "2 diverged")."""
+    over the seeds that are done and have it, and what happened to the rest (e.g. "2 diverged")."""
     from .stats import summary
 
+    values = finished(cols, measure)
     out: dict[tuple, dict] = {}
     for i in range(len(cols["run_id"])):
         key = tuple(json_key(cols[f][i]) for f in fields)
         cell = out.setdefault(key, {"cell": [cols[f][i] for f in fields], "values": [], "statuses": []})
-        cell["values"].append(cols[measure][i])
+        cell["values"].append(values[i])
         cell["statuses"].append(cols["status"][i])
     table = []
     for cell in out.values():
         s = summary(cell["values"])
-        others = [st for st, v in zip(cell["statuses"], cell["values"]) if v is None or v != v]
+        others = [st if st != "done" else "done without it" for st, v in zip(cell["statuses"], cell["values"])
+                  if v is None or v != v]
         status = ", ".join(f"{others.count(st)} {st}" for st in dict.fromkeys(others)) or "done"
         table.append({"cell": cell["cell"], "mean": s.mean, "std": s.std, "n": s.n, "runs": len(cell["values"]),
                       "status": status})

@@ -34,7 +34,13 @@ def run_config(base: dict, ramp: dict) -> dict:
     unless the loss has exploded by then)."""
     spe = cfgmod.steps_per_epoch(base)
     training = {**base["training"], "epochs": math.ceil(ramp["num_steps"] / spe)}
-    return cfgmod.validate({**base, "schedule": make(FAMILY, **ramp), "training": training})
+    try:
+        run = cfgmod.validate({**base, "schedule": make(FAMILY, **ramp), "training": training})
+        cfgmod.steps_per_epoch(run)
+    except ConfigError as exc:  # its length comes from num_steps: say so, not training.epochs
+        raise ConfigError("range_test.num_steps", ramp["num_steps"],
+                          f"too many steps for this data ({training['epochs']:,} epochs of {spe:,}): {exc.allowed}") from None
+    return run
 
 
 @dataclass(frozen=True)

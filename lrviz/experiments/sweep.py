@@ -49,7 +49,10 @@ def check(raw) -> Plan:
     for key in raw:
         if key not in KEYS:
             raise ConfigError(f"sweep.{key}", raw[key], "unknown key; allowed: " + ", ".join(KEYS))
-    base = cfgmod.validate(raw.get("base", {"schedule": _default_schedule()}))
+    try:
+        base = cfgmod.validate(raw.get("base", {"schedule": _default_schedule()}))
+    except ConfigError as exc:
+        raise ConfigError(f"base.{exc.field}", exc.value, exc.allowed) from None
     grid = raw.get("grid", {})
     if not isinstance(grid, dict) or len(grid) > MAX_FIELDS:
         raise ConfigError("grid", grid, f"allowed: an object of at most {MAX_FIELDS} fields, each with a list "
@@ -57,10 +60,17 @@ def check(raw) -> Plan:
     seeds = check_seeds(raw.get("seeds", [base["training"]["seed"]]))
     fields = tuple(grid)
     for path in fields:
-        _check_path(base, path)
+        _check_path(base, path, grid[path])
+        if "schedule" in fields and path.startswith("schedule."):
+            raise ConfigError(f"grid.{path}", grid[path], "the grid also sweeps whole schedules (grid.schedule), "
+                              "which would replace this field; sweep one or the other")
         values = grid[path]
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid.{path}", values, "allowed: a non-empty list of values")
+        keys = [json.dumps(v, sort_keys=True) for v in values]
+        if len(set(keys)) != len(keys):
+            twice = next(v for v, k in zip(values, keys) if keys.count(k) > 1)
+            raise ConfigError(f"grid.{path}", twice, "appears twice; allowed: different values")
     count = math.prod(len(grid[f]) for f in fields) * len(seeds)
     if count > MAX_RUNS:
         raise ConfigError("grid", {f: len(grid[f]) for f in fields},
@@ -121,18 +131,21 @@ def _default_schedule() -> dict:
     return make(DEFAULT)
 
 
-def _check_path(base: dict, path: str) -> None:
+def _check_path(base: dict, path: str, values) -> None:
     if path == "schedule":
         return
+    if path in NOT_SWEPT:
+        raise ConfigError(f"grid.{path}", values, "not swept here: " + ("seeds are the sweep's own list (seeds)"
+                          if path == "training.seed" else "a sweep trains on one data file"))
     parts = path.split(".") if isinstance(path, str) else []
     node = base
     for part in parts:
         if not isinstance(node, dict) or part not in node or part in ("kind", "class_name"):
-            raise ConfigError(f"grid.{path}", None, "not a field of the config; allowed: schedule (whole schedule "
+            raise ConfigError(f"grid.{path}", values, "not a field of the config; allowed: schedule (whole schedule "
                               "sections) or a dotted path such as " + ", ".join(_examples(base)))
         node = node[part]
     if isinstance(node, dict):
-        raise ConfigError(f"grid.{path}", None, "a section, not a field; allowed: one of its fields, e.g. "
+        raise ConfigError(f"grid.{path}", values, "a section, not a field; allowed: one of its fields, e.g. "
                           + ", ".join(_examples(base, path)))
 
 

@@ -13,7 +13,7 @@ from lrviz import exports, figures, panels
 from lrviz.experiments import ab as abmod
 from lrviz.experiments import groups
 from lrviz.experiments import range_test as rt
-from lrviz.experiments.figures import band_figure, parallel_figure, range_test_figure, sweep_figure
+from lrviz.experiments.figures import band_figure, best, parallel_figure, range_test_figure, sweep_figure
 from lrviz.experiments.stats import band, summary
 from lrviz.params import ConfigError
 from lrviz.schedules import with_peak
@@ -27,11 +27,25 @@ MEASURES = {"final val_loss": "final_val_loss", "best val_loss": "best_val_loss"
 MEASURE_HELP = "Of each run: val_loss after its last epoch, its lowest val_loss, or its training loss at the end."
 
 
+def failures(runs) -> None:
+    """Why runs ended without finishing, once per reason."""
+    reasons = {}
+    for r in runs:
+        if r["status"] in ("failed", "interrupted") and r["error"]:
+            reasons.setdefault(r["error"], []).append(r["id"])
+    for reason, ids in reasons.items():
+        st.error(f"Run{'s' if len(ids) > 1 else ''} {', '.join(f'#{i}' for i in ids)}: {widgets.md(reason)}")
+
+
 def range_test(group, runs, store) -> None:
+    failures(runs)
+    if not runs:
+        return st.caption("This range test has no run (deleted in the Runs tab?).")
     run, ramp = runs[0], group["spec"]["ramp"]
     steps = store.steps(run["id"])
     if not len(steps["step"]):
-        return st.caption("Waiting for the first steps…")
+        return st.caption("Waiting for the first steps…" if run["status"] in ("queued", "running") else
+                          "The run recorded no step.")
     result = rt.analyse(_floats(steps["learning_rate"]), _floats(steps["loss"]), ramp["num_steps"],
                         ramp["stop_factor"])
     st.plotly_chart(range_test_figure(result), key="exp.rt.chart", config=CHART)
@@ -86,12 +100,14 @@ def _floats(values) -> np.ndarray:
 
 
 def seeds(group, runs, store) -> None:
+    failures(runs)
     shown = st.radio("Band", list(BANDS), horizontal=True, key="exp.band",
                      help="± 1 sample standard deviation of the seeds, or their lowest to highest value.")
     per_run, metric = epoch_columns(store, runs), next((r["metric"] for r in runs if r["metric"]), "metric")
     loss = bands(per_run, [("loss", "loss"), ("val_loss", "val_loss")], BANDS[shown])
     if not loss:
-        return st.caption("Waiting for the first epochs…")
+        active = any(r["status"] in ("queued", "running") for r in runs)
+        return st.caption("Waiting for the first epochs…" if active else "No run completed an epoch.")
     st.plotly_chart(band_figure(loss, "Loss per epoch over seeds", "loss", "epochs completed", band_name=shown),
                     key="exp.seeds.loss", config=CHART)
     metrics = bands(per_run, [("metric", metric), ("val_metric", f"val_{metric}")], BANDS[shown])
@@ -102,19 +118,33 @@ def seeds(group, runs, store) -> None:
 
 
 def summary_table(cols: dict) -> list[dict]:
+    """Mean ± std of each final and best value over the runs that are done."""
     rows = []
     for name in [c for c in cols if c.startswith(("final_", "best_"))]:
-        s = summary(cols[name])
+        s = summary(groups.finished(cols, name))
         rows.append({"measure": name, "mean": s.mean, "std": s.std, "runs": s.n,
                      "mean ± std": f"{s.mean:.4g} ± {s.std:.2g}" if s.n else "—"})
     return rows
 
 
-def ab(group, runs, store) -> None:
-    shown = st.radio("Compare", list(MEASURES), horizontal=True, key="exp.ab.measure", help=MEASURE_HELP)
+def measured(cols: dict, shown: str) -> tuple[str, str]:
+    """(column, its name) to compare: the one chosen, or the final loss where no run has
+    validation data (data.validation_split 0), said once."""
     measure = MEASURES[shown]
+    if measure != "final_loss" and cols["run_id"] and all(v is None for v in cols[measure]) and \
+            any(s == "done" for s in cols["status"]):
+        st.info("These runs have no validation data (data.validation_split is 0): comparing the final "
+                "training loss instead.", icon=":material/info:")
+        return "final_loss", "final loss"
+    return measure, shown
+
+
+def ab(group, runs, store) -> None:
+    failures(runs)
+    shown = st.radio("Compare", list(MEASURES), horizontal=True, key="exp.ab.measure", help=MEASURE_HELP)
     cols = groups.results(store, group["id"])
-    values = {(arm, seed): v for arm, seed, v in zip(cols["arm"], cols["seed"], cols[measure])}
+    measure, shown = measured(cols, shown)
+    values = {(arm, seed): v for arm, seed, v in zip(cols["arm"], cols["seed"], groups.finished(cols, measure))}
     st.markdown("**" + abmod.verdict(abmod.compare(values), shown, len(group["spec"]["seeds"])) + "**")
     arms = [("A", [r for r in runs if r["cell"][0] == "A"]), ("B", [r for r in runs if r["cell"][0] == "B"])]
     lines = []
@@ -138,18 +168,20 @@ def _diff(b, a):
 
 
 def sweep(group, runs, store) -> None:
+    failures(runs)
+    if not runs:
+        return st.caption("This sweep has no runs (deleted in the Runs tab?).")
     fields = group["spec"]["fields"]
     shown = st.radio("Measure", list(MEASURES), horizontal=True, key="exp.sweep.measure", help=MEASURE_HELP)
-    measure = MEASURES[shown]
     cols = groups.results(store, group["id"])
+    measure, shown = measured(cols, shown)
     cells = groups.cells(cols, fields, measure)
     if fields:
         st.plotly_chart(sweep_figure(fields, cells, shown), key="exp.sweep.map", config=CHART)
-        done = [c for c in cells if c["n"]]
-        if done:
-            best = min(done, key=lambda c: c["mean"])
-            where = ", ".join(f"{f} = {_short(v)}" for f, v in zip(fields, best["cell"]))
-            st.markdown(f"**Best: {where}**: {shown} {best['mean']:.4g} ± {best['std']:.2g} over {best['n']} seeds.")
+        top = best(cells)
+        if top is not None:
+            where = ", ".join(f"{f} = {_short(v)}" for f, v in zip(fields, top["cell"]))
+            st.markdown(f"**Best: {where}**: {shown} {top['mean']:.4g} ± {top['std']:.2g} over {top['n']} seeds.")
         st.plotly_chart(parallel_figure(cols, fields, measure), key="exp.sweep.parallel", config=CHART)
     labels = {i: ", ".join(f"{f} = {_short(v)}" for f, v in zip(fields, c["cell"])) or "all runs"
               for i, c in enumerate(cells)}
@@ -187,13 +219,17 @@ def suggested_values(cfg: dict, path: str) -> str:
     return json.dumps(node) if isinstance(node, (list, dict)) else str(node if node is not None else "")
 
 
-def parse_values(text: str) -> list:
-    """Comma-separated values (JSON where they parse: numbers, true, null; else text); JSON lists
-    separated by ';'."""
-    if text.strip().startswith("["):
-        parts = [p for p in text.split(";") if p.strip()]
-    else:
-        parts = [p for p in text.split(",") if p.strip()]
+def separator(cfg: dict, path: str) -> str:
+    """';' between values of a setting that is a list or text (a formula has commas), else ','."""
+    node = cfg
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return ";" if isinstance(node, (list, str)) else ","
+
+
+def parse_values(text: str, by: str = ",") -> list:
+    """Values separated by `by` (JSON where they parse: numbers, true, null; else text)."""
+    parts = [p for p in text.split(by) if p.strip()]
     out = []
     for part in parts:
         try:

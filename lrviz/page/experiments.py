@@ -84,10 +84,12 @@ def live(kind: str, gid: int, engine, store) -> None:
     st.progress((len(runs) - active) / max(len(runs), 1), text=f"{len(runs) - active} of {len(runs)} runs "
                 f"finished ({counts})")
     left, right = st.columns(2)
-    left.button("Stop", key=f"exp.stop.{gid}", on_click=lambda: groups.stop(engine, gid),
+    left.button("Stop", key=f"exp.stop.{gid}",
+                on_click=lambda: widgets.guarded("Stop failed", groups.stop, engine, gid),
                 disabled=engine is None or not active, help="Stop every run of this experiment that is queued or "
                 "running; what finished stays.")
-    right.button("Delete", key=f"exp.delete.{gid}", on_click=lambda: groups.delete(engine, gid),
+    right.button("Delete", key=f"exp.delete.{gid}",
+                 on_click=lambda: widgets.guarded("Delete failed", groups.delete, engine, gid),
                  disabled=engine is None, help="Stop and remove this experiment and all its runs.")
     getattr(views, kind)(group, runs, store)
     if st.session_state.get("exp.was_active") and not active:
@@ -166,8 +168,8 @@ def b_config(cfg: dict, source: str) -> dict:
 
 
 def sweep_controls(cfg, can_run: bool, engine) -> None:
-    st.caption("A grid over one or two settings × seeds. Values are comma-separated (for a list-valued setting, "
-               "JSON lists separated by ;). 'schedule' sweeps over presets' schedules.")
+    st.caption("A grid over one or two settings × seeds. Values are separated by commas; for a setting that is a "
+               "list or text (hidden_units, a formula), by ';'. 'schedule' sweeps over presets' schedules.")
     if cfg is None:
         return
     paths = ["schedule"] + sweep.fields(cfg)
@@ -188,9 +190,10 @@ def sweep_controls(cfg, can_run: bool, engine) -> None:
                                        help="Each preset's schedule over your data, model and epochs.")
                 grid[path] = [presets.available()[n].config(cfg, cfg["training"]["epochs"])["schedule"] for n in names]
             else:
+                by = views.separator(cfg, path)
                 text = st.text_input("Values", key=f"exp.sweep.values{i}", value=views.suggested_values(cfg, path),
-                                     help="Comma-separated; each is checked as that field would be.")
-                grid[path] = views.parse_values(text)
+                                     help=f"Separated by '{by}'; each is checked as that field would be.")
+                grid[path] = views.parse_values(text, by)
     k = st.slider("Seeds per cell", 1, sweep.MAX_SEEDS, 2, key="exp.sweep.k",
                   help="Each cell trains once per seed; the map shows the mean over them.")
     first = cfg["training"]["seed"]

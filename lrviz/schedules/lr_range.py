@@ -27,7 +27,7 @@ FAMILIES = (
            (rate("min_learning_rate", 1e-7, "Rate of the first step."),
             rate("max_learning_rate", 10.0, "Rate reached at step num_steps, held after."),
             Param("num_steps", 200, "int", "Steps from min_learning_rate to max_learning_rate.", low=1,
-                  high=10_000_000, in_steps=True),
+                  high=100_000, in_steps=True),
             Param("stop_factor", 4.0, "float", "Training stops once the smoothed loss exceeds this many times "
                   "its lowest (null: never).", low=1.0, high=1e6, low_open=True, optional=True)),
            r"\eta_s = \eta_{min} \left(\eta_{max} / \eta_{min}\right)^{\min(s / N,\ 1)}",
