@@ -1,7 +1,8 @@
 """Experiments' speed on the spawned pool (2 workers, warm): how far a sweep's makespan is from
 the optimizer steps its runs need, and what K seeds cost against one run.
 
-  sweep   12 runs of the default setup (a 2 × 3 grid × 2 seeds, 20 epochs of 50 steps):
+  sweep   12 runs of the default setup (a 2 × 3 grid × 2 seeds, 20 epochs of 50 steps), then
+          8 learning rates × 1 seed:
           makespan (first start -> last finish, from the store) against the runs' marginal
           optimizer-step time / workers. The marginal time of a step is measured here, in one
           process: (a 20-epoch run - a 2-epoch run) / the 900 steps between them, median of 3;
@@ -71,10 +72,13 @@ def main(quick: bool) -> None:
         measured(pool, {"base": base, "seeds": [0, 1]}, "seeds")  # warm: first traces in each worker
         grid = {"base": base, "grid": {"optimizer.beta_1": [0.9, 0.8], "schedule.learning_rate": [1e-3, 3e-3, 1e-2]},
                 "seeds": [0, 1]}
-        makespan, steps, n = measured(pool, grid, "sweep")
-        need = steps * per_step
-        print(f"sweep: {n} runs, makespan {makespan:.2f} s, their {steps:,} optimizer steps need {need:.2f} s; "
-              f"ratio makespan / (steps / {WORKERS} workers) = {makespan / (need / WORKERS):.2f} (target <= 2.5)")
+        rates = {"base": base, "grid": {"schedule.learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3]},
+                 "seeds": [0]}
+        for name, raw in (("sweep, 2 x 3 grid x 2 seeds", grid), ("sweep, 8 rates x 1 seed", rates)):
+            makespan, steps, n = measured(pool, raw, "sweep")
+            need = steps * per_step
+            print(f"{name}: {n} runs, makespan {makespan:.2f} s, their {steps:,} optimizer steps need {need:.2f} s; "
+                  f"ratio makespan / (steps / {WORKERS} workers) = {makespan / (need / WORKERS):.2f} (target <= 2.5)")
         one, _, _ = measured(pool, {"base": base, "seeds": [7]}, "seeds")
         k5, _, _ = measured(pool, {"base": base, "seeds": [10, 11, 12, 13, 14]}, "seeds")
         print(f"seeds: one run {one:.2f} s, 5 seeds {k5:.2f} s, ratio {k5 / one:.2f} (target <= 1.5)")

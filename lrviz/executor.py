@@ -69,19 +69,22 @@ MAX_STACK = 10  # runs trained side by side in one worker at most
 
 
 def stack_key(cfg: dict) -> str | None:
-    """Runs with equal keys differ only in their seed and can train side by side as one stacked
-    model (lrviz.stacked); None: this one trains alone. Not ReduceLROnPlateau (it reacts to one
-    monitored metric), clipnorm or global_clipnorm (norms over every replica), nor a family that
-    stops on its own loss (the range test)."""
+    """Runs with equal keys can train side by side as one stacked model (lrviz.stacked): they
+    differ only in their seed and, where the rate is set at every step, in their schedule. None:
+    this one trains alone. Not ReduceLROnPlateau (it reacts to one monitored metric), clipnorm or
+    global_clipnorm (norms over every replica), nor a family that stops on its own loss (the
+    range test)."""
     import json
 
-    from .schedules import FAMILIES, METRIC, family_id
+    from .schedules import FAMILIES, METRIC, STEP, family_id
 
     fam = FAMILIES[family_id(cfg["schedule"])]
     opt = cfg["optimizer"]
     if fam.driver == METRIC or fam.stop_factor or opt["clipnorm"] is not None or opt["global_clipnorm"] is not None:
         return None
     rest = {**cfg, "training": {k: v for k, v in cfg["training"].items() if k != "seed"}}
+    if fam.driver == STEP:  # each replica can follow a schedule of its own, step by step
+        rest["schedule"] = "per step"
     return json.dumps(rest, sort_keys=True)
 
 

@@ -5,6 +5,9 @@ gathers its own batch rows (its seed's order) and starts from its own initial we
 solo model is built after its seed is set, as a run alone builds it, and copied in). The loss
 is the sum of the replicas' losses, so each slice's gradient is its own run's gradient, and
 Keras's Adam works element by element, so one Adam over the stacked variables is K real Adams.
+Replicas may differ in their per-step schedule too (a sweep over the rate): Adam then runs at
+rate 1 and each replica's slice moves by its own rate times that step, which is Adam's update
+at that rate (it is linear in the rate, weight decay included).
 What differs from K runs alone is the last bits of a batched matmul: a replica's final
 val_loss equals its run alone within 1e-4 (tests/test_stacked.py).
 
@@ -22,13 +25,17 @@ import tensorflow as tf
 from . import data as datamod
 from . import model as modelmod
 from .config import batches
+from .schedules import keras_learning_rate
 from .train import Ledger, Outcome, chunk_size
 
 class Stack(keras.Model):
     """K MLPs in one model: x [K, batch, features] -> [K, batch, outputs]."""
 
-    def __init__(self, solos: list[keras.Sequential], activation: str, head: str):
+    def __init__(self, solos: list[keras.Sequential], activation: str, head: str, schedules: list | None = None):
+        """schedules: each replica's own LearningRateSchedule (the optimizer then runs at rate 1);
+        None: the optimizer's own rate, the same for all."""
         super().__init__()
+        self.schedules = schedules
         dense = [[layer for layer in m.layers] for m in solos]
         self.kernels = [self._stacked(f"kernel_{i}", [d[i].kernel for d in dense]) for i in range(len(dense[0]))]
         self.biases = [self._stacked(f"bias_{i}", [d[i].bias for d in dense]) for i in range(len(dense[0]))]
@@ -77,17 +84,28 @@ class Stack(keras.Model):
         def body(i):
             rows = order[:, (pos + i) * f.batch_size:(pos + i + 1) * f.batch_size]
             x, y = tf.gather(f.X, rows), tf.gather(f.y, rows)
-            lr = tf.cast(opt.learning_rate, tf.float32)
+            if self.schedules is None:
+                lr = tf.fill([len(f.seeds)], tf.cast(opt.learning_rate, tf.float32))
+            else:
+                lr = tf.stack([tf.cast(s(opt.iterations), tf.float32) for s in self.schedules])
             with tf.GradientTape() as tape:
                 pred = self(x, training=True)
                 losses = self.losses_of(y, pred)
                 total = tf.reduce_sum(losses)
-            opt.apply(tape.gradient(total, self.trainable_variables), self.trainable_variables)
+            grads = tape.gradient(total, self.trainable_variables)
+            if self.schedules is None:
+                opt.apply(grads, self.trainable_variables)
+            else:  # Adam's step at rate 1, then each slice's share of it at its own rate
+                before = [tf.identity(v) for v in self.trainable_variables]
+                opt.apply(grads, self.trainable_variables)
+                for v, b in zip(self.trainable_variables, before):
+                    rate = tf.reshape(tf.cast(lr, v.dtype), [-1] + [1] * (len(v.shape) - 1))
+                    v.assign(b + (v - b) * rate)
             size = tf.cast(tf.shape(x)[1], tf.float32)
             f.loss_sum.assign_add(tf.cast(losses, tf.float32) * size)
             f.metric_sum.assign_add(self.metric_sums(y, pred))
             f.count.assign_add(size)
-            f.record[i].assign(tf.concat([[lr], tf.cast(losses, tf.float32)], axis=0))
+            f.record[i].assign(tf.concat([lr, tf.cast(losses, tf.float32)], axis=0))
             return (i + 1,)
 
         tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
@@ -118,7 +136,7 @@ class _Feed:
         self.rows, self.batch_size, self.chunk, self.seeds = len(data.X_train), batch_size, chunk, seeds
         self.steps_per_epoch = batches(self.rows, batch_size)
         self.order = tf.Variable(tf.zeros([k, self.rows], tf.int32), trainable=False)
-        self.record = tf.Variable(tf.zeros([chunk, k + 1]), trainable=False)
+        self.record = tf.Variable(tf.zeros([chunk, 2 * k]), trainable=False)  # each replica's rate, then loss
         self.loss_sum = tf.Variable(tf.zeros([k]), trainable=False)
         self.metric_sum = tf.Variable(tf.zeros([k]), trainable=False)
         self.count = tf.Variable(0.0, trainable=False)
@@ -158,8 +176,9 @@ class _Watch(keras.callbacks.Callback):
         n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.steps)
         record = f.record.numpy()[:n]
         wall = self.chunk_start + (time.perf_counter() - self.t0 - self.chunk_start) * np.arange(1, n + 1) / n
+        count = len(self.ledgers)
         for k, ledger in enumerate(self.ledgers):
-            ledger.chunk(self.epoch, f.steps_per_epoch, record[:, 0], record[:, k + 1], wall)
+            ledger.chunk(self.epoch, f.steps_per_epoch, record[:, k], record[:, count + k], wall)
         self.steps += n
         self.model.stop_training = not any(ledger.live for ledger in self.ledgers)
 
@@ -183,11 +202,15 @@ def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outco
     if on_start:
         on_start(modelmod.metric_name(data.task))
     solos = [modelmod.network(c, data) for c in cfgs]  # each after its own seed: a run's own weights
-    adam, callbacks = modelmod.optimizer(first)
-    model = Stack(solos, first["model"]["activation"], modelmod.HEADS[data.task][0])
-    model.compile(optimizer=adam, jit_compile=False)
     batch = first["training"]["batch_size"]
     spe = batches(len(data.X_train), batch)
+    adam, callbacks = modelmod.optimizer(first)
+    schedules = None
+    if any(c["schedule"] != first["schedule"] for c in cfgs):  # per-step schedules of their own (stack_key)
+        schedules = [keras_learning_rate(c["schedule"], spe, spe * c["training"]["epochs"])[0] for c in cfgs]
+        adam = keras.optimizers.Adam(learning_rate=1.0, **first["optimizer"])
+    model = Stack(solos, first["model"]["activation"], modelmod.HEADS[data.task][0], schedules)
+    model.compile(optimizer=adam, jit_compile=False)
     chunk = chunk_size(solos[0], batch * len(cfgs), spe)
     model.attach(data, batch, [c["training"]["seed"] for c in cfgs], chunk, data.task)
     ledgers = [Ledger(sink, stop) for sink, stop in zip(sinks, stops)]

@@ -59,6 +59,38 @@ def test_each_replica_has_the_losses_and_metrics_of_its_run_alone(compared):
         np.testing.assert_allclose(stack[:, 2:6], solo[:, 2:6], rtol=1e-5)  # loss, val_loss, metric, val_metric
 
 
+@pytest.fixture(scope="module")
+def rates():
+    """A sweep over the rate, one seed per cell: one schedule each, one stack (Adam at rate 1)."""
+    base = seeds(make("constant", learning_rate=0.003), {"name": "moons"}, n=1)[0]
+    cfgs = [{**base, "schedule": make("constant", learning_rate=r)} for r in (1e-3, 1e-2)]
+    cfgs.append({**base, "schedule": make("CosineDecay", initial_learning_rate=0.02, decay_steps=150)})
+    cfgs.append({**base, "optimizer": {**base["optimizer"], "weight_decay": 0.01}, "schedule": make("constant")})
+    return [alone(c) for c in cfgs[:3]], side_by_side(cfgs[:3]), cfgs
+
+
+def test_replicas_with_schedules_of_their_own_share_a_stack_key(rates):
+    *_, cfgs = rates
+    assert len({executor.stack_key(c) for c in cfgs[:3]}) == 1
+    assert executor.stack_key(cfgs[3]) != executor.stack_key(cfgs[0])  # another Adam: not the same stack
+
+
+def test_each_replica_follows_its_own_schedule_as_its_run_alone(rates):
+    solo_runs, stack_runs, _ = rates
+    for (_, solo, solo_epochs), (_, stack, stack_epochs) in zip(solo_runs, stack_runs):
+        assert np.array_equal(solo[:, :3], stack[:, :3])  # the rate of every step, bit for bit
+        np.testing.assert_allclose(stack[:, 3], solo[:, 3], rtol=1e-5)
+        np.testing.assert_allclose(stack_epochs[:, 2:6], solo_epochs[:, 2:6], rtol=1e-5)
+
+
+def test_adams_step_at_its_own_rate_keeps_weight_decay_exact():
+    base = seeds(make("constant"), {"name": "moons"}, n=1)[0]
+    decayed = {**base, "optimizer": {**base["optimizer"], "weight_decay": 0.05}}
+    cfgs = [{**decayed, "schedule": make("constant", learning_rate=r)} for r in (0.003, 0.03)]
+    for (_, _, solo), (_, _, stack) in zip([alone(c) for c in cfgs], side_by_side(cfgs)):
+        np.testing.assert_allclose(stack[:, 2:6], solo[:, 2:6], rtol=1e-5)
+
+
 def test_the_first_seed_of_a_stack_is_not_the_others():
     (_, a, _), (_, b, _) = side_by_side(seeds(*CASES["binary, CosineDecay"], n=2))
     assert not np.array_equal(a[:, 3], b[:, 3])
