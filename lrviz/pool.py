@@ -38,8 +38,7 @@ class _Worker:
         child.close()
         self.ready = False
         self.run_ids: list[int] = []   # its job: one run, or several side by side
-        self.stopping: set[int] = set()
-        self.stop_deadline = None
+        self.deadlines: dict[int, float] = {}  # run told to stop -> when it must have
         self.baseline_mib = None   # memory once warm
         self.successor = None      # the warm worker that will take over from this one
         self.leaving = False       # told to exit: not a crash
@@ -170,9 +169,7 @@ class Pool:
             for w in self._workers:
                 if run_id in w.run_ids:
                     w.stop[w.run_ids.index(run_id)] = run_id
-                    w.stopping.add(run_id)
-                    if w.stopping >= set(w.run_ids):  # its whole job: end the process if it hangs
-                        w.stop_deadline = w.stop_deadline or time.monotonic() + self.stop_grace_s
+                    w.deadlines.setdefault(run_id, time.monotonic() + self.stop_grace_s)
 
     def delete(self, run_id: int) -> None:
         """Stop the run as Stop does (a queued run leaves the queue; a running one's worker is
@@ -245,7 +242,7 @@ class Pool:
                     del self._configs[run_id], self._keys[run_id]
                 for i in range(executor.MAX_STACK):
                     w.stop[i] = -1
-                w.run_ids, w.stopping, w.stop_deadline = job, set(), None
+                w.run_ids, w.deadlines = job, {}
 
     def _next_job(self) -> list[int]:
         """The first queued run and those queued that can train beside it (executor.stack_key), at
@@ -302,7 +299,7 @@ class Pool:
         if msg[0] == "ready":
             w.ready, w.baseline_mib, self._start_failures = True, msg[1], 0
         elif msg[0] == "finished" and w.run_ids == msg[1]:
-            w.run_ids, w.stopping, w.stop_deadline = [], set(), None
+            w.run_ids, w.deadlines = [], {}
             grown = w.baseline_mib and msg[2] and msg[2] > w.baseline_mib * (1 + self.recycle_growth)
             if grown and w.successor is None:
                 w.successor = self._spawn()
@@ -338,11 +335,19 @@ class Pool:
     def _enforce_stops(self) -> None:
         now = time.monotonic()
         for w in self._workers:
-            if w.run_ids and w.stop_deadline is not None and now > w.stop_deadline:
-                # Still inside one long graph call: end the process; its metrics are in the store.
+            late = [run_id for run_id, deadline in w.deadlines.items() if now > deadline]
+            if not late:
+                continue
+            if set(w.deadlines) >= set(w.run_ids):
+                # Its whole job, still inside one long graph call: end the process; the metrics
+                # are in the store.
                 for run_id in w.run_ids:
                     self.store.finish_if_active(run_id, "stopped")
-                w.run_ids, w.ending = [], True
+                w.run_ids, w.deadlines, w.ending = [], {}, True
                 w.process.kill()
+                continue
+            for run_id in late:  # others of its stack still train: this one is stopped for the page now
+                self.store.finish_if_active(run_id, "stopped")
+                del w.deadlines[run_id]
 
 

@@ -16,7 +16,6 @@ Which runs stack is executor.stack_key's to say; the pool hands a worker such ru
 from __future__ import annotations
 
 import math
-import time
 
 import keras
 import numpy as np
@@ -26,7 +25,7 @@ from . import data as datamod
 from . import model as modelmod
 from .config import batches
 from .schedules import keras_learning_rate
-from .train import Ledger, Outcome, chunk_size
+from .train import Ledger, Outcome, Watch, chunk_size
 
 class Stack(keras.Model):
     """K MLPs in one model: x [K, batch, features] -> [K, batch, outputs]."""
@@ -111,6 +110,10 @@ class Stack(keras.Model):
         tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
         return {"steps": n}  # Keras wants some output; the ledgers read the record
 
+    def epoch_values(self, logs, metric: str):
+        """(training loss, metric) of each replica over the epoch (train.Watch asks)."""
+        return self.feed.take_epoch()
+
     @tf.function
     def validate(self):
         """Each replica's (val_loss, val metric) over the whole validation set, as one run's."""
@@ -155,44 +158,6 @@ class _Orders(keras.callbacks.Callback):
         f.order.assign(np.stack([datamod.epoch_order(s, epoch, f.rows) for s in f.seeds]).astype(np.int32))
 
 
-class _Watch(keras.callbacks.Callback):
-    """Hands each replica's rows to its ledger; training ends once no replica is live."""
-
-    def __init__(self, ledgers: list[Ledger], has_val: bool):
-        super().__init__()
-        self.ledgers, self.has_val, self.steps = ledgers, has_val, 0
-
-    def on_train_begin(self, logs=None):
-        self.t0 = time.perf_counter()
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.chunk_start = time.perf_counter() - self.t0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        f = self.model.feed
-        n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.steps)
-        record = f.record.numpy()[:n]
-        wall = self.chunk_start + (time.perf_counter() - self.t0 - self.chunk_start) * np.arange(1, n + 1) / n
-        count = len(self.ledgers)
-        for k, ledger in enumerate(self.ledgers):
-            ledger.chunk(self.epoch, f.steps_per_epoch, record[:, k], record[:, count + k], wall)
-        self.steps += n
-        self.model.stop_training = not any(ledger.live for ledger in self.ledgers)
-
-    def on_epoch_end(self, epoch, logs=None):
-        f = self.model.feed
-        loss, metric = f.take_epoch()
-        val = val_metric = [None] * len(self.ledgers)
-        if self.has_val:
-            val, val_metric = (v.numpy().tolist() for v in self.model.validate())
-        wall = time.perf_counter() - self.t0
-        for k, ledger in enumerate(self.ledgers):
-            ledger.epoch_end(epoch, f.steps_per_epoch, float(loss[k]), val[k], float(metric[k]), val_metric[k], wall)
-
-
 def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outcome]:
     """Train runs with equal executor.stack_key side by side; each reports to its own sink and
     honours its own stop, as train.run."""
@@ -217,7 +182,8 @@ def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outco
     ticks = tf.data.Dataset.from_tensors(0).repeat()
     try:
         model.fit(ticks, epochs=first["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),
-                  callbacks=[_Orders(), _Watch(ledgers, len(data.X_val) > 0), *callbacks], shuffle=False, verbose=0)
+                  callbacks=[_Orders(), Watch(ledgers, modelmod.metric_name(data.task), len(data.X_val) > 0),
+                             *callbacks], shuffle=False, verbose=0)
     except Exception as exc:  # noqa: BLE001 - a callback's own error fails the replicas still training
         return [Outcome("failed", f"{exc.__class__.__name__}: {exc}", r.steps, r.epochs) if r.live else r.outcome()
                 for r in ledgers]

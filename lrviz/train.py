@@ -113,6 +113,10 @@ class Recorder(keras.Sequential):
         tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
         return self.get_metrics_result()
 
+    def epoch_values(self, logs, metric: str):
+        """([training loss], [metric]) over the epoch, as Keras's compiled metrics report them."""
+        return [logs["loss"]], [logs[metric]]
+
     @tf.function
     def validate(self):
         """(val_loss, val metric) on the whole validation set at once."""
@@ -214,12 +218,14 @@ class Ledger:
         self.epochs += 1
 
 
-class _Watch(keras.callbacks.Callback):
-    """Reads each chunk's record into the run's ledger, and each epoch's values."""
+class Watch(keras.callbacks.Callback):
+    """Hands each graph call's record to the runs' ledgers (the record holds each run's rate,
+    then each run's loss, at every step of the call; one run alone or several side by side, see
+    lrviz.stacked), and each epoch's values; training ends once no run is live."""
 
-    def __init__(self, ledger: Ledger, metric: str, has_val: bool):
+    def __init__(self, ledgers: list[Ledger], metric: str, has_val: bool):
         super().__init__()
-        self.ledger, self.metric, self.has_val = ledger, metric, has_val
+        self.ledgers, self.metric, self.has_val, self.steps = ledgers, metric, has_val, 0
 
     def on_train_begin(self, logs=None):
         self.t0 = time.perf_counter()
@@ -232,24 +238,29 @@ class _Watch(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         f = self.model.feed
-        n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.ledger.steps)
-        lr, loss = f.record.numpy()[:n].T
+        n = min(f.chunk, (self.epoch + 1) * f.steps_per_epoch - self.steps)
+        record = f.record.numpy()[:n]
         # The chunk's batches ran inside one graph call, unseen: spread its time evenly over them.
         ends = time.perf_counter() - self.t0
         wall = self.chunk_start + (ends - self.chunk_start) * np.arange(1, n + 1) / n
-        self.ledger.chunk(self.epoch, f.steps_per_epoch, lr, loss, wall)
-        self.model.stop_training = not self.ledger.live
+        count = len(self.ledgers)
+        for k, ledger in enumerate(self.ledgers):
+            ledger.chunk(self.epoch, f.steps_per_epoch, record[:, k], record[:, count + k], wall)
+        self.steps += n
+        self.model.stop_training = not any(ledger.live for ledger in self.ledgers)
 
     def on_epoch_end(self, epoch, logs=None):
         spe = self.model.feed.steps_per_epoch
-        if self.ledger.steps < (epoch + 1) * spe:
+        if self.steps < (epoch + 1) * spe:
             return  # an epoch cut short leaves its steps, not an epoch row
-        val = val_metric = None
+        loss, metric = self.model.epoch_values(logs, self.metric)
+        val = val_metric = [None] * len(self.ledgers)
         if self.has_val:
-            val, val_metric = (float(v) for v in self.model.validate())
-            logs["val_loss"], logs[f"val_{self.metric}"] = val, val_metric  # for ReduceLROnPlateau, after us
-        self.ledger.epoch_end(epoch, spe, float(logs["loss"]), val, float(logs[self.metric]), val_metric,
-                              time.perf_counter() - self.t0)
+            val, val_metric = (np.atleast_1d(np.asarray(v, dtype=np.float64)).tolist() for v in self.model.validate())
+            logs["val_loss"], logs[f"val_{self.metric}"] = val[0], val_metric[0]  # for ReduceLROnPlateau, after us
+        wall = time.perf_counter() - self.t0
+        for k, ledger in enumerate(self.ledgers):
+            ledger.epoch_end(epoch, spe, float(loss[k]), val[k], float(metric[k]), val_metric[k], wall)
 
 
 def _loss_text(value: float) -> str:
@@ -276,7 +287,7 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
     model.attach(data, batch, cfg["training"]["seed"], chunk)
     family = FAMILIES[family_id(cfg["schedule"])]
     ledger = Ledger(sink, stop, family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None)
-    watch = _Watch(ledger, modelmod.metric_name(data.task), len(data.X_val) > 0)
+    watch = Watch([ledger], modelmod.metric_name(data.task), len(data.X_val) > 0)
     ticks = tf.data.Dataset.from_tensors(0).repeat()  # the data lives in the model; fit just ticks
     try:
         model.fit(ticks, epochs=cfg["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),

@@ -128,3 +128,17 @@ def test_an_experiment_that_cannot_start_leaves_no_group_and_no_run(engine, tmp_
     with pytest.raises(ConfigError, match="class"):
         groups.start(engine, "seeds", raw, plan)
     assert (len(engine.store.groups()), len(engine.store.runs())) == before
+
+
+def test_stopping_one_run_of_a_stack_stops_it_and_the_others_finish(engine):
+    import time
+
+    raw = {"base": {**BASE, "training": {"epochs": 400}}, "seeds": [0, 1]}
+    group = groups.start(engine, "seeds", raw, sweep.check(raw))
+    first, second = (r["id"] for r in engine.store.group_runs(group))
+    while not engine.store.steps(first)["step"]:
+        time.sleep(0.02)
+    engine.stop(first)
+    runs = finish(engine, group)
+    assert [r["status"] for r in runs] == ["stopped", "done"]
+    assert len(engine.store.steps(first)["step"]) < len(engine.store.steps(second)["step"]) == 2000
