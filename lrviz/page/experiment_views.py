@@ -20,6 +20,7 @@ from lrviz.schedules import with_peak
 
 from . import widgets
 from .resources import get_traces, home
+from .view import view
 
 CHART = {"displaylogo": False}
 BANDS = {"± 1 std": "std", "min–max": "range"}
@@ -190,8 +191,8 @@ def sweep(group, runs, store) -> None:
     in_cell = [r for r in runs if groups.json_key(r["cell"][:-1]) == groups.json_key(cells[chosen]["cell"])]
     traces = [t for t in (get_traces(str(home())).get(r["id"]) for r in in_cell) if t is not None]
     if traces:
-        st.plotly_chart(figures.loss_figure(traces, title=f"Loss: {labels[chosen]}"), key="exp.sweep.runs",
-                        config=CHART)
+        st.plotly_chart(figures.loss_figure(traces, view("p.log_y"), view("p.x"), view("p.smooth"),
+                                            title=f"Loss: {labels[chosen]}"), key="exp.sweep.runs", config=CHART)
     st.download_button("Results (.csv)", exports.csv_text(groups.csv_columns(cols)), f"lrviz_sweep_{group['id']}.csv",
                        "text/csv", key="exp.sweep.csv", on_click="ignore",
                        help="One row per run: the grid's values, seed, run id, status, final and best losses, "
