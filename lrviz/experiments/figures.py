@@ -7,6 +7,7 @@ import numpy as np
 from ..figures import COLORS, _escape, _figure, _layout, _line
 from .range_test import Result
 from .stats import Band
+from .sweep import label
 
 SUGGESTION_COLORS = {"valley": "#059669", "steep": "#d97706", "minimum": "#7c3aed"}
 
@@ -42,15 +43,15 @@ def band_figure(groups: list[tuple[str, np.ndarray, Band]], title: str, ytitle: 
                 log_y: bool = False, band_name: str = "± 1 std"):
     """Each group's mean as a line over its band (a filled area). groups: (label, x, band)."""
     traces = []
-    for i, (label, x, b) in enumerate(groups):
+    for i, (name, x, b) in enumerate(groups):
         color = COLORS[i % len(COLORS)]
         keep = np.isfinite(b.mean)
         xs, low, high = np.asarray(x, dtype=np.float64)[keep], b.low[keep], b.high[keep]
         r, g, bl = (int(color[j:j + 2], 16) for j in (1, 3, 5))
         traces.append(dict(type="scatter", x=np.concatenate([xs, xs[::-1]]), y=np.concatenate([high, low[::-1]]),
                            fill="toself", fillcolor=f"rgba({r},{g},{bl},0.18)", line=dict(width=0),
-                           name=_escape(f"{label} {band_name}"), hoverinfo="skip", legendgroup=str(i)))
-        traces.append(_line(xs, b.mean[keep], f"{label} (mean of {int(b.count.max(initial=0))})", color,
+                           name=_escape(f"{name} {band_name}"), hoverinfo="skip", legendgroup=str(i)))
+        traces.append(_line(xs, b.mean[keep], f"{name} (mean of {int(b.count.max(initial=0))})", color,
                             mode="lines+markers", marker=dict(size=5), legendgroup=str(i)))
     return _figure(traces, _layout(title, ytitle, log_y, xtitle=xtitle))
 
@@ -64,7 +65,7 @@ def sweep_figure(fields: list[str], cells: list[dict], measure: str):
     z = np.full((len(ys), len(xs)), np.nan)
     text = [["" for _ in xs] for _ in ys]
     for c in cells:
-        i, j = ys[_key(c["cell"][0])], xs[_key(c["cell"][1])]
+        i, j = ys[label(c["cell"][0])], xs[label(c["cell"][1])]
         z[i, j] = c["mean"]
         text[i][j] = f"{c['mean']:.4g} ± {c['std']:.2g}" if c["n"] else c["status"]
     heat = dict(type="heatmap", x=_labels([c["cell"][1] for c in cells]), y=_labels([c["cell"][0] for c in cells]), z=z,
@@ -76,7 +77,7 @@ def sweep_figure(fields: list[str], cells: list[dict], measure: str):
     layout["xaxis"]["type"] = layout["yaxis"]["type"] = "category"
     top = best(cells)
     if top is not None:
-        i, j = ys[_key(top["cell"][0])], xs[_key(top["cell"][1])]
+        i, j = ys[label(top["cell"][0])], xs[label(top["cell"][1])]
         layout["shapes"] = [dict(type="rect", xref="x", yref="y", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
                                  line=dict(color="#dc2626", width=3))]
         layout["annotations"] = [dict(text="best", x=j, y=i + 0.5, xref="x", yref="y", showarrow=False, yanchor="bottom",
@@ -110,8 +111,8 @@ def parallel_figure(cols: dict, fields: list[str], measure: str):
         if name != "seed" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             dims.append(dict(label=_escape(name), values=np.asarray(values, dtype=np.float64)))
         else:
-            labels = list(dict.fromkeys(_tick(v) for v in values))
-            dims.append(dict(label=_escape(name), values=[labels.index(_tick(v)) for v in values],
+            labels = list(dict.fromkeys(tick(v) for v in values))
+            dims.append(dict(label=_escape(name), values=[labels.index(tick(v)) for v in values],
                              tickvals=list(range(len(labels))),
                              ticktext=[_escape(t if len(t) <= 28 else t[:27] + "…") for t in labels]))
     y = np.asarray([np.nan if v is None else v for v in cols[measure]], dtype=np.float64)
@@ -124,22 +125,16 @@ def parallel_figure(cols: dict, fields: list[str], measure: str):
     return _figure([trace], layout)
 
 
-def _key(value) -> str:
-    import json
-
-    return json.dumps(value, sort_keys=True)
-
-
 def _axis(values) -> dict[str, int]:
     """Each distinct value's place on an axis, in the grid's order (by value, never by label)."""
-    return {k: i for i, k in enumerate(dict.fromkeys(_key(v) for v in values))}
+    return {k: i for i, k in enumerate(dict.fromkeys(label(v) for v in values))}
 
 
 def _labels(values) -> list[str]:
     """Tick text of each distinct value, in the grid's order; labels that would coincide (two
     schedules of a family with one peak) are numbered."""
-    distinct = list({_key(v): v for v in values}.values())
-    labels = [_tick(v) for v in distinct]
+    distinct = list({label(v): v for v in values}.values())
+    labels = [tick(v) for v in distinct]
     return [_escape(t if labels.count(t) == 1 else f"{t} #{labels[:i].count(t) + 1}") for i, t in enumerate(labels)]
 
 
@@ -149,7 +144,7 @@ def best(cells: list[dict]) -> dict | None:
     return min(done, key=lambda c: c["mean"]) if done else None
 
 
-def _tick(value) -> str:
+def tick(value) -> str:
     import json
 
     if isinstance(value, dict):

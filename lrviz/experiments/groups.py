@@ -100,7 +100,7 @@ def cells(cols: dict, fields: list[str], measure: str) -> list[dict]:
     values = finished(cols, measure)
     out: dict[tuple, dict] = {}
     for i in range(len(cols["run_id"])):
-        key = tuple(json_key(cols[f][i]) for f in fields)
+        key = tuple(label(cols[f][i]) for f in fields)
         cell = out.setdefault(key, {"cell": [cols[f][i] for f in fields], "values": [], "statuses": []})
         cell["values"].append(values[i])
         cell["statuses"].append(cols["status"][i])
@@ -114,9 +114,3 @@ def cells(cols: dict, fields: list[str], measure: str) -> list[dict]:
                       "status": status})
     return table
 
-
-def json_key(value):
-    """A grid value as a dict key (schedule sections are dicts)."""
-    import json
-
-    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value

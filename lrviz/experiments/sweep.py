@@ -67,7 +67,7 @@ def check(raw) -> Plan:
         values = grid[path]
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid.{path}", values, "allowed: a non-empty list of values")
-        keys = [json.dumps(v, sort_keys=True) for v in values]
+        keys = [label(v) for v in values]
         if len(set(keys)) != len(keys):
             twice = next(v for v, k in zip(values, keys) if keys.count(k) > 1)
             raise ConfigError(f"grid.{path}", twice, "appears twice; allowed: different values")
@@ -81,8 +81,8 @@ def check(raw) -> Plan:
             _cell_config(base, {path: value}, f"grid.{path}[{i}]")
     runs = []
     for cell in itertools.product(*(grid[f] for f in fields)):
-        label = ", ".join(f"{f} = {_short(v)}" for f, v in zip(fields, cell))
-        cfg = _cell_config(base, dict(zip(fields, cell)), f"the cell {label}" if label else "base")
+        where = ", ".join(f"{f} = {_short(v)}" for f, v in zip(fields, cell))
+        cfg = _cell_config(base, dict(zip(fields, cell)), f"the cell {where}" if where else "base")
         for seed in seeds:
             runs.append(Run(cell, seed, _with_seed(cfg, seed)))
     return Plan(fields, tuple(tuple(grid[f]) for f in fields), seeds, tuple(runs))
@@ -191,6 +191,6 @@ def _short(value) -> str:
 
 
 def label(value) -> str:
-    """A grid value as a results CSV writes it: numbers and text as they are, a schedule
-    section as its JSON."""
+    """A grid value as a results CSV writes it, and as a key to find it by: numbers and text as
+    they are, a schedule section (or a list) as its JSON."""
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value

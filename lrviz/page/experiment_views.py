@@ -13,7 +13,8 @@ from lrviz import exports, figures, panels
 from lrviz.experiments import ab as abmod
 from lrviz.experiments import groups
 from lrviz.experiments import range_test as rt
-from lrviz.experiments.figures import band_figure, best, parallel_figure, range_test_figure, sweep_figure
+from lrviz.experiments.figures import band_figure, best, parallel_figure, range_test_figure, sweep_figure, tick
+from lrviz.experiments.sweep import label
 from lrviz.experiments.stats import band, summary
 from lrviz.params import ConfigError
 from lrviz.schedules import with_peak
@@ -87,12 +88,12 @@ def epoch_columns(store, runs) -> list[dict]:
 def bands(per_run: list[dict], names: list[tuple[str, str]], kind: str) -> list:
     """(label, epochs completed, band) for each column that some run has values of."""
     out = []
-    for name, label in names:
+    for name, shown in names:
         series = [_floats(e[name]) for e in per_run if name in e]
         series = [s for s in series if np.isfinite(s).any()]
         if series:
             b = band(series, kind)
-            out.append((label, np.arange(1, len(b.mean) + 1), b))
+            out.append((shown, np.arange(1, len(b.mean) + 1), b))
     return out
 
 
@@ -150,7 +151,7 @@ def ab(group, runs, store) -> None:
     arms = [("A", [r for r in runs if r["cell"][0] == "A"]), ("B", [r for r in runs if r["cell"][0] == "B"])]
     lines = []
     for arm, arm_runs in arms:
-        lines += [(f"{arm} {label}", x, b) for label, x, b in bands(epoch_columns(store, arm_runs),
+        lines += [(f"{arm} {what}", x, b) for what, x, b in bands(epoch_columns(store, arm_runs),
                                                                    [("val_loss", "val_loss")], "std")]
     if lines:
         st.plotly_chart(band_figure(lines, "val_loss per epoch: A against B (mean ± 1 std over seeds)", "val_loss",
@@ -181,14 +182,14 @@ def sweep(group, runs, store) -> None:
         st.plotly_chart(sweep_figure(fields, cells, shown), key="exp.sweep.map", config=CHART)
         top = best(cells)
         if top is not None:
-            where = ", ".join(f"{f} = {_short(v)}" for f, v in zip(fields, top["cell"]))
+            where = ", ".join(f"{f} = {tick(v)}" for f, v in zip(fields, top["cell"]))
             st.markdown(f"**Best: {where}**: {shown} {top['mean']:.4g} ± {top['std']:.2g} over {top['n']} seeds.")
         st.plotly_chart(parallel_figure(cols, fields, measure), key="exp.sweep.parallel", config=CHART)
-    labels = {i: ", ".join(f"{f} = {_short(v)}" for f, v in zip(fields, c["cell"])) or "all runs"
+    labels = {i: ", ".join(f"{f} = {tick(v)}" for f, v in zip(fields, c["cell"])) or "all runs"
               for i, c in enumerate(cells)}
     chosen = st.selectbox("Cell", list(labels), key="exp.sweep.cell", format_func=labels.get,
                           help="Overlay the runs of one cell.")
-    in_cell = [r for r in runs if groups.json_key(r["cell"][:-1]) == groups.json_key(cells[chosen]["cell"])]
+    in_cell = [r for r in runs if label(r["cell"][:-1]) == label(cells[chosen]["cell"])]
     traces = [t for t in (get_traces(str(home())).get(r["id"]) for r in in_cell) if t is not None]
     if traces:
         st.plotly_chart(figures.loss_figure(traces, view("p.log_y"), view("p.x"), view("p.smooth"),
@@ -197,12 +198,6 @@ def sweep(group, runs, store) -> None:
                        "text/csv", key="exp.sweep.csv", on_click="ignore",
                        help="One row per run: the grid's values, seed, run id, status, final and best losses, "
                             "metrics, start and end times and where it trained.")
-
-
-def _short(value) -> str:
-    from lrviz.experiments.figures import _tick
-
-    return _tick(value)
 
 
 def suggested_values(cfg: dict, path: str) -> str:
