@@ -70,7 +70,8 @@ MAX_STACK = 10  # runs trained side by side in one worker at most
 
 def stack_key(cfg: dict) -> str | None:
     """Runs with equal keys can train side by side as one stacked model (lrviz.stacked): they
-    differ only in their seed and, where the rate is set at every step, in their schedule. None:
+    differ only in their seed and, where the rate is set at every step, in their schedule, their
+    Adam and their network (the data, the batches and the epochs are shared). None:
     this one trains alone. Not ReduceLROnPlateau (it reacts to one monitored metric), clipnorm or
     global_clipnorm (norms over every replica), nor a family that stops on its own loss (the
     range test)."""
@@ -84,8 +85,17 @@ def stack_key(cfg: dict) -> str | None:
         return None
     rest = {**cfg, "training": {k: v for k, v in cfg["training"].items() if k != "seed"}}
     if fam.driver == STEP:  # each replica can follow a schedule of its own, step by step
-        rest["schedule"] = "per step"
+        rest.update(schedule="per replica", optimizer="per replica", model="per block")
     return json.dumps(rest, sort_keys=True)
+
+
+def block_key(cfg: dict) -> str:
+    """Runs of one stack with equal keys share a block (lrviz.stacked): one network, and the
+    settings Keras's Adam branches on rather than computes with."""
+    import json
+
+    opt = cfg["optimizer"]
+    return json.dumps([cfg["model"], opt["amsgrad"], opt["clipvalue"]], sort_keys=True)
 
 
 def check_config(config: dict) -> dict:

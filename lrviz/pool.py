@@ -12,6 +12,7 @@ ready and idle.
 from __future__ import annotations
 
 import atexit
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -93,7 +94,7 @@ class Pool:
         self._lock = threading.RLock()
         self._pending: list[int] = []
         self._configs: dict[int, dict] = {}
-        self._keys: dict[int, str | None] = {}  # executor.stack_key of each queued run
+        self._keys: dict[int, tuple] = {}  # executor.stack_key and block_key of each queued run
         self._deleted: set[int] = set()  # their workers may still be stopping: not active any more
         self._start_failures = 0
         self._broken = None         # why workers cannot start, once we gave up respawning
@@ -152,7 +153,7 @@ class Pool:
             for run_id, cfg in zip(ids, cfgs):
                 self._pending.append(run_id)
                 self._configs[run_id] = cfg
-                self._keys[run_id] = executor.stack_key(cfg)
+                self._keys[run_id] = executor.stack_key(cfg), executor.block_key(cfg)
             self.warm()
             self._dispatch()
         return ids
@@ -228,11 +229,13 @@ class Pool:
             for run_id in self._pending:
                 self.store.finish_if_active(run_id, "failed", self._broken)
             self._pending.clear()
+        idle = sum(w.idle() for w in self._workers)
         for w in sorted(self._workers, key=lambda w: w.successor is not None):  # fresh ones first
             if not self._pending:
                 return
             if w.idle():
-                job = self._next_job()
+                job = self._next_job(idle)
+                idle -= 1
                 try:
                     w.conn.send([(run_id, self._configs[run_id]) for run_id in job])
                 except OSError:
@@ -244,16 +247,21 @@ class Pool:
                     w.stop[i] = -1
                 w.run_ids, w.deadlines = job, {}
 
-    def _next_job(self) -> list[int]:
+    def _next_job(self, idle: int) -> list[int]:
         """The first queued run and those queued that can train beside it (executor.stack_key), at
         most MAX_STACK. On small models a run's cost is mostly its own (loading, building, tracing):
-        K side by side in one worker cost about what one run costs, less than K split over workers
-        that share the cores (benchmarks/bench_experiments.py)."""
+        K in one block, side by side in one worker, cost about what one run costs, less than K
+        split over workers that share the cores. Each further block costs about a run of its own
+        (its own layers to trace): blocks are shared out over the idle workers
+        (benchmarks/bench_experiments.py)."""
         first = self._pending[0]
-        key = self._keys[first]
+        key = self._keys[first][0]
         if key is None:
             return [first]
-        return [r for r in self._pending if self._keys[r] == key][:executor.MAX_STACK]
+        same = [r for r in self._pending if self._keys[r][0] == key]
+        blocks = list(dict.fromkeys(self._keys[r][1] for r in same))  # in queue order
+        mine = set(blocks[:math.ceil(len(blocks) / max(idle, 1))])
+        return [r for r in same if self._keys[r][1] in mine][:executor.MAX_STACK]
 
     def _recycle(self) -> None:
         for w in self._workers:

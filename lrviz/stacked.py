@@ -1,21 +1,26 @@
-"""Runs that differ only in their seed, trained side by side as one model.
+"""Runs that differ in their seed, and where the rate is set at every step in their schedule,
+their Adam settings and their network, trained side by side as one model.
 
-Layer l of replica k is slice k of one kernel [K, in, out] and one bias [K, out]; each replica
-gathers its own batch rows (its seed's order) and starts from its own initial weights (each
-solo model is built after its seed is set, as a run alone builds it, and copied in). The loss
-is the sum of the replicas' losses, so each slice's gradient is its own run's gradient, and
-Keras's Adam works element by element, so one Adam over the stacked variables is K real Adams.
-Replicas may differ in their per-step schedule too (a sweep over the rate): Adam then runs at
-rate 1 and each replica's slice moves by its own rate times that step, which is Adam's update
-at that rate (it is linear in the rate, weight decay included).
-What differs from K runs alone is the last bits of a batched matmul: a replica's final
-val_loss equals its run alone within 1e-4 (tests/test_stacked.py).
+Replicas that share a network shape form a block. Layer l of replica k of a block is slice
+[..., k] of one kernel [in, out, K] and one bias [out, K]; each replica gathers its own batch
+rows (its seed's order) and starts from its own initial weights (each solo model is built
+after its seed is set, as a run alone builds it, and copied in). The loss is the sum of the
+replicas' losses, so each slice's gradient is its own run's gradient. A block's optimizer is
+one Keras Adam, which works element by element: over stacked variables it is K real Adams.
+Where the replicas' settings differ (a sweep over beta_1, epsilon, weight decay or the rate),
+the Adam gets a vector with one value per replica in place of the number; the replica axis
+is the variables' last, so Keras's own update broadcasts each value over its replica's slice.
+What differs from K runs alone is the last bits of a batched matmul and of 1 - beta in float32
+rather than float64: a replica's final val_loss equals its run alone within 1e-4
+(tests/test_stacked.py).
 
 Which runs stack is executor.stack_key's to say; the pool hands a worker such runs together.
 """
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -24,37 +29,91 @@ import tensorflow as tf
 from . import data as datamod
 from . import model as modelmod
 from .config import batches
+from .executor import block_key
 from .schedules import keras_learning_rate
 from .train import Ledger, Outcome, Watch, chunk_size
+
+
+class Replicas(keras.optimizers.schedules.LearningRateSchedule):
+    """Each replica's own schedule at the step, as a vector: one Adam, K rates."""
+
+    def __init__(self, schedules: list):
+        self.schedules = schedules
+
+    def __call__(self, step):
+        return tf.stack([tf.cast(s(step), tf.float32) for s in self.schedules])
+
+
+def per_replica(values: list):
+    """The value the replicas share, or a float32 vector of theirs (None, for an optional
+    setting such as weight decay, is 0: no decay)."""
+    if all(v == values[0] for v in values):
+        return values[0]
+    return tf.constant([0.0 if v is None else v for v in values], tf.float32)
+
+
+def adam(cfgs: list[dict], spe: int) -> tuple[keras.optimizers.Adam, list]:
+    """One Keras Adam for a block of replicas, and the callbacks of a schedule set by epoch
+    (only one schedule then: executor.stack_key)."""
+    first = cfgs[0]
+    if all(c["schedule"] == first["schedule"] for c in cfgs):
+        learning_rate, callbacks = keras_learning_rate(first["schedule"], spe, spe * first["training"]["epochs"])
+    else:
+        learning_rate, callbacks = Replicas([keras_learning_rate(c["schedule"], spe, spe * c["training"]["epochs"])[0]
+                                             for c in cfgs]), []
+    settings = {k: per_replica([c["optimizer"][k] for c in cfgs]) for k in first["optimizer"]}
+    return keras.optimizers.Adam(learning_rate=learning_rate, **settings), callbacks
+
+
+@dataclass(eq=False)
+class _Block:
+    """Replicas start..end-1 of the stack: one network shape, one Adam."""
+    start: int
+    end: int
+    kernels: list
+    biases: list
+    activation: object
+    adam: keras.optimizers.Optimizer
+
+    @property
+    def variables(self):
+        return [*self.kernels, *self.biases]
+
 
 class Stack(keras.Model):
     """K MLPs in one model: x [K, batch, features] -> [K, batch, outputs]."""
 
-    def __init__(self, solos: list[keras.Sequential], activation: str, head: str, schedules: list | None = None):
-        """schedules: each replica's own LearningRateSchedule (the optimizer then runs at rate 1);
-        None: the optimizer's own rate, the same for all."""
+    def __init__(self, blocks: list[tuple[list[keras.Sequential], str, keras.optimizers.Optimizer]], head: str):
+        """blocks: (solo models, hidden activation, Adam) of each block, in replica order."""
         super().__init__()
-        self.schedules = schedules
-        dense = [[layer for layer in m.layers] for m in solos]
-        self.kernels = [self._stacked(f"kernel_{i}", [d[i].kernel for d in dense]) for i in range(len(dense[0]))]
-        self.biases = [self._stacked(f"bias_{i}", [d[i].bias for d in dense]) for i in range(len(dense[0]))]
-        self.act, self.head = keras.activations.get(activation), keras.activations.get(head)
+        self.head, self._blocks, start = keras.activations.get(head), [], 0
+        for b, (solos, activation, opt) in enumerate(blocks):
+            dense = [m.layers for m in solos]
+            kernels = [self._stacked(f"kernel_{b}_{i}", [d[i].kernel for d in dense]) for i in range(len(dense[0]))]
+            biases = [self._stacked(f"bias_{b}_{i}", [d[i].bias for d in dense]) for i in range(len(dense[0]))]
+            self._blocks.append(_Block(start, start + len(solos), kernels, biases,
+                                       keras.activations.get(activation), opt))
+            start += len(solos)
 
     def _stacked(self, name, variables):
-        value = np.stack([keras.ops.convert_to_numpy(v) for v in variables])
+        value = np.stack([keras.ops.convert_to_numpy(v) for v in variables], axis=-1)
         return self.add_weight(shape=value.shape, initializer=keras.initializers.Constant(value), name=name)
 
     def call(self, x):
-        last = len(self.kernels) - 1
-        for i, (k, b) in enumerate(zip(self.kernels, self.biases)):
-            x = tf.einsum("kbi,kio->kbo", x, k) + b[:, None, :]
-            x = self.head(x) if i == last else self.act(x)
-        return x
+        out = []
+        for blk in self._blocks:
+            h, last = x[blk.start:blk.end], len(blk.kernels) - 1
+            for i, (k, b) in enumerate(zip(blk.kernels, blk.biases)):
+                h = tf.einsum("kbi,iok->kbo", h, k) + tf.transpose(b)[:, None, :]
+                h = self.head(h) if i == last else blk.activation(h)
+            out.append(h)
+        return out[0] if len(out) == 1 else tf.concat(out, axis=0)
 
     def attach(self, data: datamod.Data, batch_size: int, seeds: list[int], chunk: int, task: str) -> None:
         self.feed = _Feed(data, batch_size, seeds, chunk)
         self.task = task
-        self.optimizer.build(self.trainable_variables)
+        for blk in self._blocks:  # variables may not be created inside the graph loop
+            blk.adam.build(blk.variables)
 
     def losses_of(self, y, pred):
         """Each replica's loss over its batch, as Keras's compiled loss computes one run's."""
@@ -74,6 +133,11 @@ class Stack(keras.Model):
             per = tf.reduce_mean(tf.abs(target - pred), axis=-1)
         return tf.reduce_sum(per, axis=1)
 
+    def rates(self):
+        """Each replica's rate for the coming step (read before its Adam increments iterations)."""
+        return tf.concat([tf.broadcast_to(tf.cast(blk.adam.learning_rate, tf.float32), [blk.end - blk.start])
+                          for blk in self._blocks], axis=0)
+
     def train_step(self, _):
         f, opt = self.feed, self.optimizer
         pos = tf.cast(opt.iterations, tf.int32) % f.steps_per_epoch
@@ -83,23 +147,15 @@ class Stack(keras.Model):
         def body(i):
             rows = order[:, (pos + i) * f.batch_size:(pos + i + 1) * f.batch_size]
             x, y = tf.gather(f.X, rows), tf.gather(f.y, rows)
-            if self.schedules is None:
-                lr = tf.fill([len(f.seeds)], tf.cast(opt.learning_rate, tf.float32))
-            else:
-                lr = tf.stack([tf.cast(s(opt.iterations), tf.float32) for s in self.schedules])
+            lr = self.rates()
             with tf.GradientTape() as tape:
                 pred = self(x, training=True)
                 losses = self.losses_of(y, pred)
                 total = tf.reduce_sum(losses)
-            grads = tape.gradient(total, self.trainable_variables)
-            if self.schedules is None:
-                opt.apply(grads, self.trainable_variables)
-            else:  # Adam's step at rate 1, then each slice's share of it at its own rate
-                before = [tf.identity(v) for v in self.trainable_variables]
-                opt.apply(grads, self.trainable_variables)
-                for v, b in zip(self.trainable_variables, before):
-                    rate = tf.reshape(tf.cast(lr, v.dtype), [-1] + [1] * (len(v.shape) - 1))
-                    v.assign(b + (v - b) * rate)
+            grads = dict(zip((v.path for v in self.trainable_variables),
+                             tape.gradient(total, self.trainable_variables)))
+            for blk in self._blocks:
+                blk.adam.apply([grads[v.path] for v in blk.variables], blk.variables)
             size = tf.cast(tf.shape(x)[1], tf.float32)
             f.loss_sum.assign_add(tf.cast(losses, tf.float32) * size)
             f.metric_sum.assign_add(self.metric_sums(y, pred))
@@ -161,6 +217,12 @@ class _Orders(keras.callbacks.Callback):
 def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outcome]:
     """Train runs with equal executor.stack_key side by side; each reports to its own sink and
     honours its own stop, as train.run."""
+    order = sorted(range(len(cfgs)), key=lambda i: block_key(cfgs[i]))  # a block's replicas next to each other
+    outcomes = _run([cfgs[i] for i in order], [sinks[i] for i in order], [stops[i] for i in order], on_start)
+    return [outcomes[order.index(i)] for i in range(len(cfgs))]
+
+
+def _run(cfgs, sinks, stops, on_start):
     keras.backend.clear_session(free_memory=False)  # as train.run
     first = cfgs[0]
     data = datamod.load(first["data"])
@@ -169,14 +231,15 @@ def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outco
     solos = [modelmod.network(c, data) for c in cfgs]  # each after its own seed: a run's own weights
     batch = first["training"]["batch_size"]
     spe = batches(len(data.X_train), batch)
-    adam, callbacks = modelmod.optimizer(first)
-    schedules = None
-    if any(c["schedule"] != first["schedule"] for c in cfgs):  # per-step schedules of their own (stack_key)
-        schedules = [keras_learning_rate(c["schedule"], spe, spe * c["training"]["epochs"])[0] for c in cfgs]
-        adam = keras.optimizers.Adam(learning_rate=1.0, **first["optimizer"])
-    model = Stack(solos, first["model"]["activation"], modelmod.HEADS[data.task][0], schedules)
-    model.compile(optimizer=adam, jit_compile=False)
-    chunk = chunk_size(solos[0], batch * len(cfgs), spe)
+    blocks, callbacks = [], []
+    for _, members in itertools.groupby(range(len(cfgs)), key=lambda i: block_key(cfgs[i])):
+        members = list(members)
+        opt, own = adam([cfgs[i] for i in members], spe)
+        callbacks += own
+        blocks.append(([solos[i] for i in members], cfgs[members[0]]["model"]["activation"], opt))
+    model = Stack(blocks, modelmod.HEADS[data.task][0])
+    model.compile(optimizer=blocks[0][2], jit_compile=False)
+    chunk = chunk_size(max(solos, key=lambda m: m.count_params()), batch * len(cfgs), spe)
     model.attach(data, batch, [c["training"]["seed"] for c in cfgs], chunk, data.task)
     ledgers = [Ledger(sink, stop) for sink, stop in zip(sinks, stops)]
     ticks = tf.data.Dataset.from_tensors(0).repeat()

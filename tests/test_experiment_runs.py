@@ -116,6 +116,19 @@ def test_the_seeds_of_a_cell_train_side_by_side_in_one_worker(swept):
         assert pair[0]["node"] == pair[1]["node"] and abs(pair[0]["started"] - pair[1]["started"]) < 0.5
 
 
+def test_a_sweeps_runs_over_adam_settings_train_side_by_side_in_one_worker(swept):
+    plan, group, runs = swept
+    assert len({r["node"] for r in runs}) == 1
+
+
+def test_networks_of_their_own_are_shared_out_over_the_idle_workers(engine):
+    engine.wait_ready()
+    raw = {"base": BASE, "grid": {"model.activation": ["relu", "tanh"]}, "seeds": [0, 1]}
+    runs = finish(engine, groups.start(engine, "sweep", raw, sweep.check(raw)))
+    relu, tanh = {r["node"] for r in runs[:2]}, {r["node"] for r in runs[2:]}
+    assert len(relu) == len(tanh) == 1 and relu != tanh
+
+
 def test_an_experiment_that_cannot_start_leaves_no_group_and_no_run(engine, tmp_path):
     from lrviz.params import ConfigError
 

@@ -1,6 +1,8 @@
 """Runs that differ only in their seed train side by side as one stacked model, and each is the
 run it would be alone: the same rate at every step, the same losses and metrics within float32
 noise (final val_loss well within the 1e-4 the brief asks), its own divergence and its own Stop."""
+import itertools
+
 import numpy as np
 import pytest
 
@@ -65,14 +67,12 @@ def rates():
     base = seeds(make("constant", learning_rate=0.003), {"name": "moons"}, n=1)[0]
     cfgs = [{**base, "schedule": make("constant", learning_rate=r)} for r in (1e-3, 1e-2)]
     cfgs.append({**base, "schedule": make("CosineDecay", initial_learning_rate=0.02, decay_steps=150)})
-    cfgs.append({**base, "optimizer": {**base["optimizer"], "weight_decay": 0.01}, "schedule": make("constant")})
-    return [alone(c) for c in cfgs[:3]], side_by_side(cfgs[:3]), cfgs
+    return [alone(c) for c in cfgs], side_by_side(cfgs), cfgs
 
 
 def test_replicas_with_schedules_of_their_own_share_a_stack_key(rates):
     *_, cfgs = rates
-    assert len({executor.stack_key(c) for c in cfgs[:3]}) == 1
-    assert executor.stack_key(cfgs[3]) != executor.stack_key(cfgs[0])  # another Adam: not the same stack
+    assert len({executor.stack_key(c) for c in cfgs}) == 1
 
 
 def test_each_replica_follows_its_own_schedule_as_its_run_alone(rates):
@@ -81,6 +81,53 @@ def test_each_replica_follows_its_own_schedule_as_its_run_alone(rates):
         assert np.array_equal(solo[:, :3], stack[:, :3])  # the rate of every step, bit for bit
         np.testing.assert_allclose(stack[:, 3], solo[:, 3], rtol=1e-5)
         np.testing.assert_allclose(stack_epochs[:, 2:6], solo_epochs[:, 2:6], rtol=1e-5)
+
+
+BLOCKS = {  # replicas with Adam settings or a network of their own, side by side
+    "beta_1": {"optimizer": {"beta_1": 0.8}},
+    "epsilon and amsgrad": {"optimizer": {"epsilon": 1e-3, "amsgrad": True}},
+    "weight decay": {"optimizer": {"weight_decay": 0.05}},
+    "clipvalue": {"optimizer": {"clipvalue": 0.01}},
+    "widths": {"model": {"hidden_units": [8, 24, 8]}},
+    "activation": {"model": {"activation": "tanh"}},
+}
+
+
+def blocks(schedules):
+    """The default config, then one replica per BLOCKS entry, then a second seed of the default;
+    schedules: each replica's schedule, in turn."""
+    base = seeds(make("constant"), {"name": "iris"}, n=1)[0]
+    cfgs = [base, *[config.validate({**base, **change}) for change in BLOCKS.values()]]
+    cfgs.append({**base, "training": {**base["training"], "seed": 1}})
+    return [{**c, "schedule": s} for c, s in zip(cfgs, itertools.cycle(schedules))]
+
+
+@pytest.fixture(scope="module", params=["one schedule", "schedules of their own"])
+def blocked(request):
+    mixed = [make("constant", learning_rate=0.01), make("CosineDecay", initial_learning_rate=0.02, decay_steps=90)]
+    cfgs = blocks(mixed[:1] if request.param == "one schedule" else mixed)
+    return [alone(c) for c in cfgs], side_by_side(cfgs), cfgs
+
+
+def test_runs_that_differ_in_their_adam_or_network_share_a_stack_key(blocked):
+    *_, cfgs = blocked
+    assert len({executor.stack_key(c) for c in cfgs}) == 1
+
+
+def test_each_replica_with_an_adam_or_network_of_its_own_is_its_run_alone(blocked):
+    solo_runs, stack_runs, _ = blocked
+    for (solo, solo_steps, solo_epochs), (stack, stack_steps, stack_epochs) in zip(solo_runs, stack_runs):
+        assert (stack.status, stack.steps) == (solo.status, solo.steps)
+        assert np.array_equal(solo_steps[:, :3], stack_steps[:, :3])
+        np.testing.assert_allclose(stack_steps[:, 3], solo_steps[:, 3], rtol=1e-5)
+        np.testing.assert_allclose(stack_epochs[:, 2:6], solo_epochs[:, 2:6], rtol=1e-5)
+
+
+def test_replicas_in_blocks_of_their_own_differ_from_the_default():
+    """The check above could pass if every block trained the first block's Adam and network."""
+    (_, default, _), *others = side_by_side(blocks([make("constant", learning_rate=0.01)])[:-1])
+    for (_, own, _), name in zip(others, BLOCKS):
+        assert not np.allclose(own[:, 3], default[:, 3]), name
 
 
 def test_adams_step_at_its_own_rate_keeps_weight_decay_exact():
@@ -122,10 +169,25 @@ def test_stopping_one_replica_stops_it_and_not_the_others():
     assert done.status == "done" and len(epochs) == 6
 
 
-def test_only_runs_that_differ_in_their_seed_share_a_stack_key():
+def test_runs_that_differ_in_their_seed_share_a_stack_key():
     a, b = seeds(*CASES["binary, CosineDecay"], n=2)
     assert executor.stack_key(a) == executor.stack_key(b) is not None
-    assert executor.stack_key({**a, "optimizer": {**a["optimizer"], "beta_1": 0.8}}) != executor.stack_key(a)
+
+
+@pytest.mark.parametrize("change", [{"data": {"noise": 0.3}}, {"training": {"batch_size": 64}},
+                                    {"training": {"epochs": 7}}])
+def test_runs_on_other_data_or_batches_do_not_share_a_stack_key(change):
+    a = seeds(*CASES["binary, CosineDecay"], n=1)[0]
+    other = {section: {**a[section], **values} for section, values in change.items()}
+    assert executor.stack_key({**a, **other}) != executor.stack_key(a)
+
+
+def test_a_schedule_set_by_epoch_stacks_only_with_the_same_adam_and_network():
+    """Its callback sets one optimizer's rate: one block only."""
+    a = seeds(*CASES["regression, step decay"], n=1)[0]
+    for change in BLOCKS.values():
+        other = {section: {**a[section], **values} for section, values in change.items()}
+        assert executor.stack_key({**a, **other}) != executor.stack_key(a)
 
 
 @pytest.mark.parametrize("change", [
