@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -56,7 +58,17 @@ def _figure(traces: list[dict], layout: dict, flat: float = 1e-3) -> go.Figure:
     are fixed, known-good shapes, and the template is Plotly's own object, so nothing is lost.
     """
     _frame_flat(layout, traces, flat)
+    _room_for_legend(layout, traces)
     return go.Figure(data=traces, layout=layout, _validate=False)
+
+
+def _room_for_legend(layout: dict, traces: list[dict]) -> None:
+    """Runs' legend groups sit side by side until a row is full (about 1,000 px), then below:
+    each further row makes the figure taller, so the plot keeps its height."""
+    titles = {t["legendgroup"]: t["legendgrouptitle"]["text"] for t in traces if "legendgrouptitle" in t}
+    if len(titles) > 1 and "height" in layout:
+        width = sum(40 + 7 * max(len(text), 24) for text in titles.values())  # px at the legend's font
+        layout["height"] += 90 * (math.ceil(width / 1000) - 1)
 
 
 # Traces whose values vary by less than this share of their size are drawn around their value.
@@ -91,7 +103,10 @@ def _layout(title: str, ytitle: str, log_y: bool = False, height: int = 420,
     return dict(
         title=dict(text=title, x=0.01, font=dict(size=15)), height=height,
         margin=dict(l=60, r=20, t=70, b=80), hovermode="x unified", template=_TEMPLATE,
-        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0.0, xanchor="left", groupclick="toggleitem"),
+        # Under the plot, from the figure's bottom edge: a tall legend then pushes the plot up
+        # instead of covering the x axis's title.
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0.0, x=0.0, xanchor="left",
+                    groupclick="toggleitem"),
         xaxis=dict(title=dict(text=xtitle)),
         yaxis=dict(title=dict(text=ytitle), type="log" if log_y else "linear", exponentformat="power"),
     )

@@ -229,13 +229,11 @@ class Pool:
             for run_id in self._pending:
                 self.store.finish_if_active(run_id, "failed", self._broken)
             self._pending.clear()
-        idle = sum(w.idle() for w in self._workers)
         for w in sorted(self._workers, key=lambda w: w.successor is not None):  # fresh ones first
             if not self._pending:
                 return
             if w.idle():
-                job = self._next_job(idle)
-                idle -= 1
+                job = self._next_job()
                 try:
                     w.conn.send([(run_id, self._configs[run_id]) for run_id in job])
                 except OSError:
@@ -247,12 +245,12 @@ class Pool:
                     w.stop[i] = -1
                 w.run_ids, w.deadlines = job, {}
 
-    def _next_job(self, idle: int) -> list[int]:
+    def _next_job(self) -> list[int]:
         """The first queued run and those queued that can train beside it (executor.stack_key), at
         most MAX_STACK. On small models a run's cost is mostly its own (loading, building, tracing):
         K in one block, side by side in one worker, cost about what one run costs, less than K
         split over workers that share the cores. Each further block costs about a run of its own
-        (its own layers to trace): blocks are shared out over the idle workers
+        (its own layers to trace): a job takes its share of the blocks, one per worker
         (benchmarks/bench_experiments.py)."""
         first = self._pending[0]
         key = self._keys[first][0]
@@ -260,7 +258,7 @@ class Pool:
             return [first]
         same = [r for r in self._pending if self._keys[r][0] == key]
         blocks = list(dict.fromkeys(self._keys[r][1] for r in same))  # in queue order
-        mine = set(blocks[:math.ceil(len(blocks) / max(idle, 1))])
+        mine = set(blocks[:math.ceil(len(blocks) / self.max_workers)])
         return [r for r in same if self._keys[r][1] in mine][:executor.MAX_STACK]
 
     def _recycle(self) -> None:

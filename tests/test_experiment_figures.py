@@ -45,3 +45,17 @@ def test_a_band_is_drawn_around_its_mean():
     area, mean = fig.data
     assert list(mean.y) == [2.0, 3.0]
     np.testing.assert_allclose(area.y, [2 + np.sqrt(2), 3 + np.sqrt(2), 3 - np.sqrt(2), 2 - np.sqrt(2)])
+
+
+def test_parallel_coordinates_draw_each_run_through_its_grid_values_seed_and_measure():
+    cols = {"schedule.learning_rate": [1e-3, 1e-3, 1e-1, 1e-1, 1e-2, 1e-2], "schedule": [A, A, B, B, A, A],
+            "seed": [0, 1, 0, 1, 0, 1], "final_val_loss": [0.3, 0.31, None, 0.5, 0.1, 0.12]}
+    fig = figures.parallel_figure(cols, ["schedule.learning_rate", "schedule"], "final_val_loss")
+    rate, schedule, seed, measure = fig.data[0].dimensions
+    for run in range(6):  # each line crosses each axis at the tick that names its own value
+        assert rate.ticktext[rate.values[run]] == f"{cols['schedule.learning_rate'][run]:g}"
+        assert schedule.ticktext[schedule.values[run]].endswith("#1" if cols["schedule"][run] is A else "#2")
+        assert seed.ticktext[seed.values[run]] == str(cols["seed"][run])
+    assert list(rate.values) == [0, 0, 1, 1, 2, 2]  # the grid's order, evenly
+    np.testing.assert_array_equal(measure.values, [0.3, 0.31, np.nan, 0.5, 0.1, 0.12])
+    assert list(fig.data[0].line.color) == [0.3, 0.31, 0.5, 0.5, 0.1, 0.12]  # a failed run in the worst colour

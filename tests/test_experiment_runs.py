@@ -116,12 +116,18 @@ def test_the_seeds_of_a_cell_train_side_by_side_in_one_worker(swept):
         assert pair[0]["node"] == pair[1]["node"] and abs(pair[0]["started"] - pair[1]["started"]) < 0.5
 
 
+def test_a_sweeps_runs_are_named_for_their_cell_and_seed_as_people_read_them(swept):
+    plan, group, runs = swept
+    assert runs[0]["name"].endswith(": optimizer.beta_1 = 0.9, schedule = Constant (peak 0.01), seed 0")
+    assert runs[-1]["name"].endswith(": optimizer.beta_1 = 0.5, schedule = Cosine decay (with warmup) (peak 0.01), seed 1")
+
+
 def test_a_sweeps_runs_over_adam_settings_train_side_by_side_in_one_worker(swept):
     plan, group, runs = swept
     assert len({r["node"] for r in runs}) == 1
 
 
-def test_networks_of_their_own_are_shared_out_over_the_idle_workers(engine):
+def test_networks_of_their_own_are_shared_out_over_the_workers(engine):
     engine.wait_ready()
     raw = {"base": BASE, "grid": {"model.activation": ["relu", "tanh"]}, "seeds": [0, 1]}
     runs = finish(engine, groups.start(engine, "sweep", raw, sweep.check(raw)))

@@ -228,3 +228,12 @@ def test_two_runs_with_one_name_stay_two_legend_groups():
     fig = figures.loss_figure([a, b])
     assert {d.legendgroup for d in fig.data} == {"1", "2"}
     assert {d.legendgrouptitle.text for d in fig.data} == {"baseline"}
+
+
+def test_runs_with_long_names_make_the_figure_taller_not_the_plot_shorter():
+    short = figures.loss_figure([_synthetic_trace(300, label="a"), _synthetic_trace(300, label="b")])
+    named = [_synthetic_trace(300, label=f"sweep 3: optimizer.beta_1 = 0.95, schedule = Cosine decay, seed {s}")
+             for s in range(4)]
+    tall = figures.loss_figure(named)
+    assert short.layout.height == 420 and tall.layout.height > 420
+    assert tall.layout.legend.yref == "container"  # the legend grows up from the bottom edge, under the x title

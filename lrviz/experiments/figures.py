@@ -7,7 +7,7 @@ import numpy as np
 from ..figures import COLORS, _escape, _figure, _layout, _line
 from .range_test import Result
 from .stats import Band
-from .sweep import label
+from .sweep import label, tick
 
 SUGGESTION_COLORS = {"valley": "#059669", "steep": "#d97706", "minimum": "#7c3aed"}
 
@@ -104,17 +104,15 @@ def _sweep_line(field: str, cells: list[dict], measure: str):
 
 
 def parallel_figure(cols: dict, fields: list[str], measure: str):
-    """Every run as one line through its grid values, seed and measure, coloured by the measure."""
+    """Every run as one line through its grid values, seed and measure, coloured by the measure.
+    Grid values sit evenly in the grid's order, as on the heatmap (a grid of rates is geometric)."""
     dims = []
     for name in [*fields, "seed"]:
-        values = cols[name]
-        if name != "seed" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            dims.append(dict(label=_escape(name), values=np.asarray(values, dtype=np.float64)))
-        else:
-            labels = list(dict.fromkeys(tick(v) for v in values))
-            dims.append(dict(label=_escape(name), values=[labels.index(tick(v)) for v in values],
-                             tickvals=list(range(len(labels))),
-                             ticktext=[_escape(t if len(t) <= 28 else t[:27] + "…") for t in labels]))
+        values, ticks = cols[name], _labels(cols[name])
+        place = _axis(values)
+        dims.append(dict(label=_escape(name), values=[place[label(v)] for v in values],
+                         tickvals=list(range(len(ticks))),
+                         ticktext=[t if len(t) <= 28 else t[:13] + "…" + t[-14:] for t in ticks]))  # keeps "peak …, #2"
     y = np.asarray([np.nan if v is None else v for v in cols[measure]], dtype=np.float64)
     dims.append(dict(label=measure, values=y))
     trace = dict(type="parcoords", dimensions=dims,
@@ -142,16 +140,3 @@ def best(cells: list[dict]) -> dict | None:
     """The cell with the lowest mean among those with a value."""
     done = [c for c in cells if c["n"] and np.isfinite(c["mean"])]
     return min(done, key=lambda c: c["mean"]) if done else None
-
-
-def tick(value) -> str:
-    import json
-
-    if isinstance(value, dict):
-        from ..schedules import FAMILIES, family_id, params_of
-
-        fam = FAMILIES[family_id(value)]
-        p = params_of(value)
-        rates = [p[q.name] for q in fam.params if q.is_rate and isinstance(p[q.name], (int, float))]
-        return fam.label + (f" (peak {max(rates):.3g})" if rates else "")
-    return json.dumps(value) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import config as cfgmod
 from .. import executor
 from ..params import ConfigError
-from .sweep import Plan, label
+from .sweep import Plan, label, where
 
 KINDS = ("range_test", "seeds", "ab", "sweep")
 RESULT_COLUMNS = ("seed", "run_id", "status", "final_loss", "final_val_loss", "best_val_loss", "final_metric",
@@ -25,8 +25,8 @@ def start(engine, kind: str, spec: dict, plan: Plan, name: str | None = None) ->
     title = store.group(group)["name"]
     runs = []
     for run in plan.runs:
-        where = ", ".join(f"{f} = {label(v)}" for f, v in zip(plan.fields, run.cell))
-        runs.append((run.config, f"{title}: {where + ', ' if where else ''}seed {run.seed}", [*run.cell, run.seed]))
+        cell = where(plan.fields, run.cell)
+        runs.append((run.config, f"{title}: {cell + ', ' if cell else ''}seed {run.seed}", [*run.cell, run.seed]))
     try:
         engine.submit_many(runs, group)  # at once: a cell's seeds can train side by side
     except BaseException:

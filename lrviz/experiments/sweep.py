@@ -190,6 +190,23 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
+def tick(value) -> str:
+    """A grid value as people read it: a schedule as its family and peak rate, a number short."""
+    if isinstance(value, dict):
+        from ..schedules import FAMILIES, family_id, params_of
+
+        fam = FAMILIES[family_id(value)]
+        p = params_of(value)
+        rates = [p[q.name] for q in fam.params if q.is_rate and isinstance(p[q.name], (int, float))]
+        return fam.label + (f" (peak {max(rates):.3g})" if rates else "")
+    return json.dumps(value) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def where(fields, cell) -> str:
+    """A cell as people read it, e.g. 'optimizer.beta_1 = 0.9, schedule = One-cycle (peak 0.005)'."""
+    return ", ".join(f"{f} = {tick(v)}" for f, v in zip(fields, cell))
+
+
 def label(value) -> str:
     """A grid value as a results CSV writes it, and as a key to find it by: numbers and text as
     they are, a schedule section (or a list) as its JSON."""

@@ -13,8 +13,8 @@ from lrviz import exports, figures, panels
 from lrviz.experiments import ab as abmod
 from lrviz.experiments import groups
 from lrviz.experiments import range_test as rt
-from lrviz.experiments.figures import band_figure, best, parallel_figure, range_test_figure, sweep_figure, tick
-from lrviz.experiments.sweep import label
+from lrviz.experiments.figures import band_figure, best, parallel_figure, range_test_figure, sweep_figure
+from lrviz.experiments.sweep import label, where
 from lrviz.experiments.stats import band, summary
 from lrviz.params import ConfigError
 from lrviz.schedules import with_peak
@@ -182,10 +182,9 @@ def sweep(group, runs, store) -> None:
         st.plotly_chart(sweep_figure(fields, cells, shown), key="exp.sweep.map", config=CHART)
         top = best(cells)
         if top is not None:
-            where = ", ".join(f"{f} = {tick(v)}" for f, v in zip(fields, top["cell"]))
-            st.markdown(f"**Best: {where}**: {shown} {top['mean']:.4g} ± {top['std']:.2g} over {top['n']} seeds.")
+            st.markdown(f"**Best: {where(fields, top['cell'])}**: {shown} {top['mean']:.4g} ± {top['std']:.2g} over {top['n']} seeds.")
         st.plotly_chart(parallel_figure(cols, fields, measure), key="exp.sweep.parallel", config=CHART)
-    labels = {i: ", ".join(f"{f} = {tick(v)}" for f, v in zip(fields, c["cell"])) or "all runs"
+    labels = {i: where(fields, c["cell"]) or "all runs"
               for i, c in enumerate(cells)}
     chosen = st.selectbox("Cell", list(labels), key="exp.sweep.cell", format_func=labels.get,
                           help="Overlay the runs of one cell.")
