@@ -256,10 +256,16 @@ class Pool:
         key = self._keys[first][0]
         if key is None:
             return [first]
-        same = [r for r in self._pending if self._keys[r][0] == key]
-        blocks = list(dict.fromkeys(self._keys[r][1] for r in same))  # in queue order
-        mine = set(blocks[:math.ceil(len(blocks) / self.max_workers)])
-        return [r for r in same if self._keys[r][1] in mine][:executor.MAX_STACK]
+        blocks: dict[str, list[int]] = {}  # in queue order
+        for r in self._pending:
+            if self._keys[r][0] == key:
+                blocks.setdefault(self._keys[r][1], []).append(r)
+        job = []
+        for runs in list(blocks.values())[:math.ceil(len(blocks) / self.max_workers)]:
+            if job and len(job) + len(runs) > executor.MAX_STACK:
+                break  # whole blocks: each one a job pays for is a trace of its own
+            job += runs
+        return job[:executor.MAX_STACK]
 
     def _recycle(self) -> None:
         for w in self._workers:

@@ -3,8 +3,8 @@ their Adam settings and their network, trained side by side as one model.
 
 Replicas that share a network shape form a block. Layer l of replica k of a block is slice
 [..., k] of one kernel [in, out, K] and one bias [out, K]; each replica gathers its own batch
-rows (its seed's order) and starts from its own initial weights (each solo model is built
-after its seed is set, as a run alone builds it, and copied in). The loss is the sum of the
+rows (its seed's order) and starts from its own initial weights (model.initial_weights: drawn
+after its seed is set, as a run alone draws them). The loss is the sum of the
 replicas' losses, so each slice's gradient is its own run's gradient. A block's optimizer is
 one Keras Adam, which works element by element: over stacked variables it is K real Adams.
 Where the replicas' settings differ (a sweep over beta_1, epsilon, weight decay or the rate),
@@ -44,12 +44,18 @@ class Replicas(keras.optimizers.schedules.LearningRateSchedule):
         return tf.stack([tf.cast(s(step), tf.float32) for s in self.schedules])
 
 
-def per_replica(values: list):
-    """The value the replicas share, or a float32 vector of theirs (None, for an optional
-    setting such as weight decay, is 0: no decay)."""
+def per_replica(values: list, dtype=tf.float32):
+    """The value the replicas share, or a vector of theirs (None, for an optional setting such
+    as weight decay, is 0: no decay)."""
     if all(v == values[0] for v in values):
         return values[0]
-    return tf.constant([0.0 if v is None else v for v in values], tf.float32)
+    return tf.constant([0.0 if v is None else v for v in values], dtype)
+
+
+# Keras's Adam computes 1 - beta itself: from a Python float, in float64. From a float32 vector
+# it would lose digits near 1 (1 - float32(0.99999) is off by 1.4e-4 of itself), so the betas
+# are float64 vectors, which Keras's ops promote, then round once into the float32 moments.
+WIDE = {"beta_1", "beta_2"}
 
 
 def adam(cfgs: list[dict], spe: int) -> tuple[keras.optimizers.Adam, list]:
@@ -61,7 +67,8 @@ def adam(cfgs: list[dict], spe: int) -> tuple[keras.optimizers.Adam, list]:
     else:
         learning_rate, callbacks = Replicas([keras_learning_rate(c["schedule"], spe, spe * c["training"]["epochs"])[0]
                                              for c in cfgs]), []
-    settings = {k: per_replica([c["optimizer"][k] for c in cfgs]) for k in first["optimizer"]}
+    settings = {k: per_replica([c["optimizer"][k] for c in cfgs], tf.float64 if k in WIDE else tf.float32)
+                for k in first["optimizer"]}
     return keras.optimizers.Adam(learning_rate=learning_rate, **settings), callbacks
 
 
@@ -83,20 +90,21 @@ class _Block:
 class Stack(keras.Model):
     """K MLPs in one model: x [K, batch, features] -> [K, batch, outputs]."""
 
-    def __init__(self, blocks: list[tuple[list[keras.Sequential], str, keras.optimizers.Optimizer]], head: str):
-        """blocks: (solo models, hidden activation, Adam) of each block, in replica order."""
+    def __init__(self, blocks: list[tuple[list[list[tuple]], str, keras.optimizers.Optimizer]], head: str):
+        """blocks: (each replica's model.initial_weights, hidden activation, Adam) of each block,
+        in replica order."""
         super().__init__()
         self.head, self._blocks, start = keras.activations.get(head), [], 0
-        for b, (solos, activation, opt) in enumerate(blocks):
-            dense = [m.layers for m in solos]
-            kernels = [self._stacked(f"kernel_{b}_{i}", [d[i].kernel for d in dense]) for i in range(len(dense[0]))]
-            biases = [self._stacked(f"bias_{b}_{i}", [d[i].bias for d in dense]) for i in range(len(dense[0]))]
-            self._blocks.append(_Block(start, start + len(solos), kernels, biases,
+        for b, (weights, activation, opt) in enumerate(blocks):
+            layers = range(len(weights[0]))
+            kernels = [self._stacked(f"kernel_{b}_{i}", [w[i][0] for w in weights]) for i in layers]
+            biases = [self._stacked(f"bias_{b}_{i}", [w[i][1] for w in weights]) for i in layers]
+            self._blocks.append(_Block(start, start + len(weights), kernels, biases,
                                        keras.activations.get(activation), opt))
-            start += len(solos)
+            start += len(weights)
 
-    def _stacked(self, name, variables):
-        value = np.stack([keras.ops.convert_to_numpy(v) for v in variables], axis=-1)
+    def _stacked(self, name, values):
+        value = np.stack(values, axis=-1)
         return self.add_weight(shape=value.shape, initializer=keras.initializers.Constant(value), name=name)
 
     def call(self, x):
@@ -139,7 +147,7 @@ class Stack(keras.Model):
                           for blk in self._blocks], axis=0)
 
     def train_step(self, _):
-        f, opt = self.feed, self.optimizer
+        f, opt = self.feed, self.optimizer  # the first block's Adam: every block's counts the same steps
         pos = tf.cast(opt.iterations, tf.int32) % f.steps_per_epoch
         order = f.order.read_value()
         n = tf.minimum(f.chunk, f.steps_per_epoch - pos)
@@ -218,8 +226,9 @@ def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outco
     """Train runs with equal executor.stack_key side by side; each reports to its own sink and
     honours its own stop, as train.run."""
     order = sorted(range(len(cfgs)), key=lambda i: block_key(cfgs[i]))  # a block's replicas next to each other
-    outcomes = _run([cfgs[i] for i in order], [sinks[i] for i in order], [stops[i] for i in order], on_start)
-    return [outcomes[order.index(i)] for i in range(len(cfgs))]
+    outcomes = dict(zip(order, _run([cfgs[i] for i in order], [sinks[i] for i in order], [stops[i] for i in order],
+                                    on_start)))
+    return [outcomes[i] for i in range(len(cfgs))]
 
 
 def _run(cfgs, sinks, stops, on_start):
@@ -228,7 +237,7 @@ def _run(cfgs, sinks, stops, on_start):
     data = datamod.load(first["data"])
     if on_start:
         on_start(modelmod.metric_name(data.task))
-    solos = [modelmod.network(c, data) for c in cfgs]  # each after its own seed: a run's own weights
+    weights = [modelmod.initial_weights(c, data) for c in cfgs]  # each run's own, from its own seed
     batch = first["training"]["batch_size"]
     spe = batches(len(data.X_train), batch)
     blocks, callbacks = [], []
@@ -236,10 +245,10 @@ def _run(cfgs, sinks, stops, on_start):
         members = list(members)
         opt, own = adam([cfgs[i] for i in members], spe)
         callbacks += own
-        blocks.append(([solos[i] for i in members], cfgs[members[0]]["model"]["activation"], opt))
+        blocks.append(([weights[i] for i in members], cfgs[members[0]]["model"]["activation"], opt))
     model = Stack(blocks, modelmod.HEADS[data.task][0])
     model.compile(optimizer=blocks[0][2], jit_compile=False)
-    chunk = chunk_size(max(solos, key=lambda m: m.count_params()), batch * len(cfgs), spe)
+    chunk = chunk_size(max(sum(k.size + b.size for k, b in w) for w in weights), batch * len(cfgs), spe)
     model.attach(data, batch, [c["training"]["seed"] for c in cfgs], chunk, data.task)
     ledgers = [Ledger(sink, stop) for sink, stop in zip(sinks, stops)]
     ticks = tf.data.Dataset.from_tensors(0).repeat()

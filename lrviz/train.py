@@ -146,9 +146,9 @@ class _Feed:
         self.record = tf.Variable(tf.zeros([chunk, 2]), trainable=False)
 
 
-def chunk_size(model: keras.Model, batch_size: int, spe: int) -> int:
+def chunk_size(params: int, batch_size: int, spe: int) -> int:
     """Batches per graph call: the whole epoch for small models, fewer when a batch is slow."""
-    step_s = STEP_OVERHEAD_S + 6 * batch_size * model.count_params() / FLOPS_PER_S
+    step_s = STEP_OVERHEAD_S + 6 * batch_size * params / FLOPS_PER_S
     return max(1, min(spe, int(CHUNK_SECONDS / step_s)))
 
 
@@ -283,7 +283,7 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
     model, callbacks = modelmod.build(cfg, data, cls=Recorder, jit_compile=False)
     batch = cfg["training"]["batch_size"]
     spe = batches(len(data.X_train), batch)
-    chunk = chunk_size(model, batch, spe)
+    chunk = chunk_size(model.count_params(), batch, spe)
     model.attach(data, batch, cfg["training"]["seed"], chunk)
     family = FAMILIES[family_id(cfg["schedule"])]
     ledger = Ledger(sink, stop, family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None)

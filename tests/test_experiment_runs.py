@@ -127,12 +127,26 @@ def test_a_sweeps_runs_over_adam_settings_train_side_by_side_in_one_worker(swept
     assert len({r["node"] for r in runs}) == 1
 
 
-def test_networks_of_their_own_are_shared_out_over_the_workers(engine):
+def test_networks_of_their_own_are_shared_out_over_the_workers(engine, monkeypatch):
+    import time
+
+    monkeypatch.setattr(engine, "recycle_growth", 10.0)  # no worker is replaced meanwhile
+    while engine.active() or len(engine.workers()) != 2:  # both free: the store says done a little earlier
+        time.sleep(0.05)
     engine.wait_ready()
     raw = {"base": BASE, "grid": {"model.activation": ["relu", "tanh"]}, "seeds": [0, 1]}
     runs = finish(engine, groups.start(engine, "sweep", raw, sweep.check(raw)))
     relu, tanh = {r["node"] for r in runs[:2]}, {r["node"] for r in runs[2:]}
     assert len(relu) == len(tanh) == 1 and relu != tanh
+
+
+def test_a_network_of_its_own_trains_its_seeds_together_even_when_a_job_is_full(engine):
+    """3 networks x 7 seeds: a job of whole blocks (7, not 7 + 3 of the next), each block started at once."""
+    raw = {"base": BASE, "grid": {"model.activation": ["relu", "tanh", "elu"]}, "seeds": list(range(7))}
+    runs = finish(engine, groups.start(engine, "sweep", raw, sweep.check(raw)))
+    for block in (runs[:7], runs[7:14], runs[14:]):
+        assert len({r["node"] for r in block}) == 1
+        assert max(r["started"] for r in block) - min(r["started"] for r in block) < 0.5
 
 
 def test_an_experiment_that_cannot_start_leaves_no_group_and_no_run(engine, tmp_path):

@@ -1,5 +1,5 @@
-"""Runs that differ only in their seed train side by side as one stacked model, and each is the
-run it would be alone: the same rate at every step, the same losses and metrics within float32
+"""Runs that differ in their seed, schedule, Adam settings or network train side by side as one
+model, and each is the run it would be alone: the same rate at every step, the same losses and metrics within float32
 noise (final val_loss well within the 1e-4 the brief asks), its own divergence and its own Stop."""
 import itertools
 
@@ -63,7 +63,7 @@ def test_each_replica_has_the_losses_and_metrics_of_its_run_alone(compared):
 
 @pytest.fixture(scope="module")
 def rates():
-    """A sweep over the rate, one seed per cell: one schedule each, one stack (Adam at rate 1)."""
+    """A sweep over the rate, one seed per cell: one schedule each, one stack (one Adam, a rate per replica)."""
     base = seeds(make("constant", learning_rate=0.003), {"name": "moons"}, n=1)[0]
     cfgs = [{**base, "schedule": make("constant", learning_rate=r)} for r in (1e-3, 1e-2)]
     cfgs.append({**base, "schedule": make("CosineDecay", initial_learning_rate=0.02, decay_steps=150)})
@@ -85,7 +85,9 @@ def test_each_replica_follows_its_own_schedule_as_its_run_alone(rates):
 
 BLOCKS = {  # replicas with Adam settings or a network of their own, side by side
     "beta_1": {"optimizer": {"beta_1": 0.8}},
-    "epsilon and amsgrad": {"optimizer": {"epsilon": 1e-3, "amsgrad": True}},
+    "beta_2 near 1": {"optimizer": {"beta_2": 0.99999}},  # 1 - beta_2 in float32 would lose 2 digits
+    "epsilon": {"optimizer": {"epsilon": 1e-3}},
+    "amsgrad": {"optimizer": {"amsgrad": True}},
     "weight decay": {"optimizer": {"weight_decay": 0.05}},
     "clipvalue": {"optimizer": {"clipvalue": 0.01}},
     "widths": {"model": {"hidden_units": [8, 24, 8]}},
@@ -130,7 +132,7 @@ def test_replicas_in_blocks_of_their_own_differ_from_the_default():
         assert not np.allclose(own[:, 3], default[:, 3]), name
 
 
-def test_adams_step_at_its_own_rate_keeps_weight_decay_exact():
+def test_replicas_with_their_own_rates_keep_weight_decay_exact():
     base = seeds(make("constant"), {"name": "moons"}, n=1)[0]
     decayed = {**base, "optimizer": {**base["optimizer"], "weight_decay": 0.05}}
     cfgs = [{**decayed, "schedule": make("constant", learning_rate=r)} for r in (0.003, 0.03)]
@@ -215,3 +217,16 @@ def test_a_replica_whose_run_is_deleted_ends_alone():
     outcomes = stacked.run(cfgs, [deleted, lambda s, e: kept.extend(e)], [None, None])
     assert outcomes[0].status == "failed" and "no longer exists" in outcomes[0].error
     assert outcomes[1].status == "done" and len(kept) == 6
+
+
+@pytest.mark.parametrize("data", [{"name": "moons"}, {"name": "iris"}])
+def test_a_replica_starts_from_the_weights_of_its_run_alone(data):
+    from lrviz import data as datamod
+    from lrviz import model
+
+    cfg = config.validate({"schedule": make("constant"), "data": data, "model": {"hidden_units": [8, 4]},
+                           "training": {"seed": 7}})
+    loaded = datamod.load(cfg["data"])
+    built = model.network(cfg, loaded).get_weights()
+    drawn = [w for pair in model.initial_weights(cfg, loaded) for w in pair]
+    assert len(built) == len(drawn) and all(np.array_equal(a, b) for a, b in zip(built, drawn))

@@ -108,11 +108,10 @@ def parallel_figure(cols: dict, fields: list[str], measure: str):
     Grid values sit evenly in the grid's order, as on the heatmap (a grid of rates is geometric)."""
     dims = []
     for name in [*fields, "seed"]:
-        values, ticks = cols[name], _labels(cols[name])
+        values, ticks = cols[name], _labels(cols[name], width=28)
         place = _axis(values)
         dims.append(dict(label=_escape(name), values=[place[label(v)] for v in values],
-                         tickvals=list(range(len(ticks))),
-                         ticktext=[t if len(t) <= 28 else t[:13] + "…" + t[-14:] for t in ticks]))  # keeps "peak …, #2"
+                         tickvals=list(range(len(ticks))), ticktext=ticks))
     y = np.asarray([np.nan if v is None else v for v in cols[measure]], dtype=np.float64)
     dims.append(dict(label=measure, values=y))
     trace = dict(type="parcoords", dimensions=dims,
@@ -128,12 +127,17 @@ def _axis(values) -> dict[str, int]:
     return {k: i for i, k in enumerate(dict.fromkeys(label(v) for v in values))}
 
 
-def _labels(values) -> list[str]:
+def _labels(values, width: int | None = None) -> list[str]:
     """Tick text of each distinct value, in the grid's order; labels that would coincide (two
-    schedules of a family with one peak) are numbered."""
+    schedules of a family with one peak) are numbered; longer than width, the middle is cut
+    (the end says which peak, which number)."""
     distinct = list({label(v): v for v in values}.values())
     labels = [tick(v) for v in distinct]
-    return [_escape(t if labels.count(t) == 1 else f"{t} #{labels[:i].count(t) + 1}") for i, t in enumerate(labels)]
+    labels = [t if labels.count(t) == 1 else f"{t} #{labels[:i].count(t) + 1}" for i, t in enumerate(labels)]
+    if width:
+        half = (width - 1) // 2
+        labels = [t if len(t) <= width else t[:half] + "…" + t[-half:] for t in labels]
+    return [_escape(t) for t in labels]
 
 
 def best(cells: list[dict]) -> dict | None:
