@@ -10,9 +10,9 @@ one Keras Adam, which works element by element: over stacked variables it is K r
 Where the replicas' settings differ (a sweep over beta_1, epsilon, weight decay or the rate),
 the Adam gets a vector with one value per replica in place of the number; the replica axis
 is the variables' last, so Keras's own update broadcasts each value over its replica's slice.
-What differs from K runs alone is the last bits of a batched matmul and of 1 - beta in float32
-rather than float64: a replica's final val_loss equals its run alone within 1e-4
-(tests/test_stacked.py).
+What differs from K runs alone is the last bits of a batched matmul and, for betas that
+differ, of moment updates computed in float64 and rounded once: a replica's final val_loss
+equals its run alone within 1e-4 (tests/test_stacked.py checks 1e-5).
 
 Which runs stack is executor.stack_key's to say; the pool hands a worker such runs together.
 """
@@ -53,7 +53,7 @@ def per_replica(values: list, dtype=tf.float32):
 
 
 # Keras's Adam computes 1 - beta itself: from a Python float, in float64. From a float32 vector
-# it would lose digits near 1 (1 - float32(0.99999) is off by 1.4e-4 of itself), so the betas
+# it would lose digits near 1 (1 - float32(0.99999) is off by 1.4e-3 of itself), so the betas
 # are float64 vectors, which Keras's ops promote, then round once into the float32 moments.
 WIDE = {"beta_1", "beta_2"}
 
