@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from tsdownsample import MinMaxLTTBDownsampler
 
+from . import adam as adammath
 from .experiments.stats import smooth
 from .store import EPOCH_COLUMNS, STEP_COLUMNS
 
@@ -31,13 +32,6 @@ def downsample(x, y, n: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """
     index = keep_index(x, y, n)
     return _compact(np.asarray(x, dtype=np.float64)[index]), np.asarray(y, dtype=np.float64)[index]
-
-
-def adam_step_size(step, lr, beta_1: float, beta_2: float) -> np.ndarray:
-    """Adam's bias-corrected step size lr·sqrt(1−β2^t)/(1−β1^t), with t = step + 1."""
-    t = np.asarray(step, dtype=np.float64) + 1.0
-    with np.errstate(all="ignore"):
-        return np.asarray(lr) * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
 
 
 @dataclass
@@ -194,12 +188,35 @@ def preview_figure(curves: list[Curve], steps_per_epoch: int, log_y: bool = Fals
         traces.append(_line(c.step, c.lr, c.label, color, c.dash, shape="hv", extra=[epoch],
                             hover="%{y:.4g} (epoch %{customdata[0]})"))
         if adam is not None and i == 0:
-            alpha = adam_step_size(c.step, c.lr, *adam)
+            alpha = adammath.step_size(c.step, c.lr, *adam)
             traces.append(_line(c.step, alpha, "Adam step size α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)", color, "dot"))
     total = total_steps or max((len(c.step) for c in curves), default=0)
     layout = _epoch_lines(_layout(title, "learning rate", log_y), total, steps_per_epoch)
     _marks(layout, list(marks))
     return _figure(traces, layout, FLAT_RATE)
+
+
+WARMUP_VIEW_MAX = 200_000  # steps: a β₂ within 2e-5 of 1 warms up longer than this view
+
+
+def warmup_figure(beta_2: float, step, lr):
+    """Why warmup helps Adam early on: RAdam's rectification r_t and Ma & Yarats's untuned
+    linear warmup over 2/(1−β₂) steps, for this β₂, beside the schedule's own rate ÷ its peak,
+    over the first 4/(1−β₂) steps (where r_t has reached ~0.95) or the run if shorter."""
+    lr = np.asarray(lr, dtype=np.float64)
+    n = min(math.ceil(4.0 / (1.0 - beta_2)), WARMUP_VIEW_MAX)
+    axis = np.arange(n)
+    peak = lr.max() if len(lr) and lr.max() > 0 else 1.0
+    x, rect = downsample(axis, adammath.rectification(axis, beta_2))
+    wx, warm = downsample(axis, adammath.untuned_warmup(axis, beta_2))
+    sx, own = downsample(np.asarray(step)[:n], lr[:n] / peak)
+    traces = [_line(x, rect, "RAdam's rectification r_t (none while RAdam takes no adaptive step)", COLORS[0]),
+              _line(wx, warm, f"linear warmup over 2/(1−β₂) = {2 / (1 - beta_2):,.0f} steps", COLORS[1], "dash"),
+              _line(sx, own, "your schedule ÷ its peak", COLORS[2], "dot", shape="hv")]
+    layout = _layout(f"Adam's first {n:,} steps with β₂ = {beta_2:g}: how far to trust its adaptive step",
+                     "factor on the rate")
+    layout["yaxis"]["range"] = [0.0, 1.05]
+    return _figure(traces, layout)
 
 
 def _empty() -> dict[str, np.ndarray]:
@@ -425,7 +442,7 @@ def preview(cfg: dict, steps_per_epoch: int, compare: dict | None = None, log_y:
     opt = cfg["optimizer"]
     adam = (opt["beta_1"], opt["beta_2"]) if adam_step else None
     if adam:
-        columns["adam_step_size"] = adam_step_size(step, lr, *adam)
+        columns["adam_step_size"] = adammath.step_size(step, lr, *adam)
     return preview_figure(curves, spe, log_y, adam, total_steps=total, marks=marks), columns
 
 

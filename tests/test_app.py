@@ -508,3 +508,11 @@ def test_the_page_never_imports_tensorflow(tmp_path):
                        env={**os.environ, "LRVIZ_HOME": str(tmp_path)}, cwd=Path(APP).parent)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "LOADED []" in r.stdout, r.stdout[-2000:]
+
+
+def test_the_warmup_view_follows_adams_beta_2():
+    at = app()
+    assert "β₂ = 0.999" in spec(ok(at), "preview.warmup")["layout"]["title"]["text"]
+    at.number_input(key="optimizer.beta_2").set_value(0.99).run()
+    fig = spec(ok(at), "preview.warmup")
+    assert "β₂ = 0.99:" in fig["layout"]["title"]["text"] and "200 steps" in fig["data"][1]["name"]

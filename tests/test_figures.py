@@ -25,14 +25,6 @@ def test_downsample_small_and_non_finite():
     assert xs.tolist() == [0.0, 3.0] and ys.tolist() == [1.0, 2.0]
 
 
-def test_adam_step_size_matches_the_formula():
-    step = np.arange(5)
-    got = figures.adam_step_size(step, np.full(5, 0.01), 0.9, 0.999)
-    t = step + 1.0
-    np.testing.assert_allclose(got, 0.01 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t))
-    assert got[0] == pytest.approx(0.01 * np.sqrt(0.001) / 0.1)
-
-
 def _trace_values(spec, i, axis="y"):
     data = spec["data"][i][axis]
     if isinstance(data, dict):  # plotly's typed-array encoding
@@ -237,3 +229,17 @@ def test_runs_with_long_names_make_the_figure_taller_not_the_plot_shorter():
     tall = figures.loss_figure(named)
     assert short.layout.height == 420 and tall.layout.height > 420
     assert tall.layout.legend.yref == "container"  # the legend grows up from the bottom edge, under the x title
+
+
+def test_the_warmup_view_draws_radams_rectification_the_untuned_warmup_and_the_schedule():
+    from lrviz import adam
+
+    step = np.arange(1000)
+    lr = np.minimum(1.0, (step + 1) / 500) * 0.002  # a 500-step warmup to 2e-3
+    fig = figures.warmup_figure(0.99, step, lr)
+    rect, warm, own = fig.data
+    assert rect.x[0] == 5 and rect.x[-1] == 399  # 4/(1-0.99) steps; none while RAdam has no adaptive step
+    np.testing.assert_allclose(rect.y, adam.rectification(np.asarray(rect.x), 0.99))
+    np.testing.assert_allclose(warm.y, adam.untuned_warmup(np.asarray(warm.x), 0.99))
+    np.testing.assert_allclose(own.y, np.minimum(1.0, (np.asarray(own.x) + 1) / 500))  # the rate / its peak
+    assert "200 steps" in warm.name

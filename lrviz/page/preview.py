@@ -50,6 +50,17 @@ def preview_tab(cfg, spe) -> None:
                                                    ("last lr", lr[-1], "The rate of the run's last step."),
                                                    ("peak lr", lr.max(), "The highest rate of the run."))):
         col.metric(label, widgets.fmt(value), help=f"{why} Exact: {value!r}")
+    with st.expander("Why warmup helps Adam early on", icon=":material/trending_up:"):
+        beta_2 = cfg["optimizer"]["beta_2"]
+        st.plotly_chart(figures.warmup_figure(beta_2, columns["step"], lr), key="preview.warmup",
+                        config={"displaylogo": False})
+        st.caption(f"Adam divides each step by √v̂, a running mean of squared gradients over about 1/(1−β₂) = "
+                   f"{1 / (1 - beta_2):,.0f} steps. Early on it has seen few gradients, so √v̂ is a noisy "
+                   "estimate and the steps can be far too large. RAdam (Liu et al. 2019) scales the adaptive "
+                   "step by r_t, which says how much of that estimate to trust; Ma & Yarats (2019) showed that a "
+                   "plain linear warmup over 2/(1−β₂) steps does about the same. A schedule that starts below "
+                   "those lines is at least as careful; one at its peak from step 0 relies on small early "
+                   "gradients. Computed from β₂ alone (r_t checked against PyTorch's RAdam).")
     if lr.max() > SANE_RATE:
         st.warning(f"**A peak rate of {widgets.fmt(lr.max())} is far above what Adam tolerates** on models like "
                    "these (it usually trains between 1e-4 and 1e-2): expect the loss to diverge.",
