@@ -106,7 +106,10 @@ def test_queue_beyond_the_cap_then_both_finish(engine):
 
 
 def test_stop_keeps_metrics_and_cancels_queued_runs(engine):
-    running, queued = engine.submit(LONG), engine.submit(LONG)
+    # Other data: it cannot join the first run's job (executor.stack_key) when the worker is
+    # still busy at the first submit, so it waits in the queue.
+    other = {**LONG, "data": {**LONG["data"], "seed": 1}}
+    running, queued = engine.submit(LONG), engine.submit(other)
     wait_for(lambda: len(engine.store.steps(running)["step"]) >= 10)
     engine.stop(queued)
     assert status(engine, queued) == "stopped" and queued not in engine.active()
