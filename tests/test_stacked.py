@@ -75,12 +75,19 @@ def test_replicas_with_schedules_of_their_own_share_a_stack_key(rates):
     assert len({executor.stack_key(c) for c in cfgs}) == 1
 
 
+def assert_rows_as_alone(solo: tuple, stack: tuple) -> None:
+    """(outcome, step rows, epoch rows) of a replica against its run alone: the rate of every
+    step bit for bit, the losses and the epochs' values within float32 noise."""
+    (_, solo_steps, solo_epochs), (_, stack_steps, stack_epochs) = solo, stack
+    assert np.array_equal(solo_steps[:, :3], stack_steps[:, :3])
+    np.testing.assert_allclose(stack_steps[:, 3], solo_steps[:, 3], rtol=1e-5)
+    np.testing.assert_allclose(stack_epochs[:, 2:6], solo_epochs[:, 2:6], rtol=1e-5)
+
+
 def test_each_replica_follows_its_own_schedule_as_its_run_alone(rates):
     solo_runs, stack_runs, _ = rates
-    for (_, solo, solo_epochs), (_, stack, stack_epochs) in zip(solo_runs, stack_runs):
-        assert np.array_equal(solo[:, :3], stack[:, :3])  # the rate of every step, bit for bit
-        np.testing.assert_allclose(stack[:, 3], solo[:, 3], rtol=1e-5)
-        np.testing.assert_allclose(stack_epochs[:, 2:6], solo_epochs[:, 2:6], rtol=1e-5)
+    for solo, stack in zip(solo_runs, stack_runs):
+        assert_rows_as_alone(solo, stack)
 
 
 BLOCKS = {  # replicas with Adam settings or a network of their own, side by side
@@ -118,11 +125,9 @@ def test_runs_that_differ_in_their_adam_or_network_share_a_stack_key(blocked):
 
 def test_each_replica_with_an_adam_or_network_of_its_own_is_its_run_alone(blocked):
     solo_runs, stack_runs, _ = blocked
-    for (solo, solo_steps, solo_epochs), (stack, stack_steps, stack_epochs) in zip(solo_runs, stack_runs):
-        assert (stack.status, stack.steps) == (solo.status, solo.steps)
-        assert np.array_equal(solo_steps[:, :3], stack_steps[:, :3])
-        np.testing.assert_allclose(stack_steps[:, 3], solo_steps[:, 3], rtol=1e-5)
-        np.testing.assert_allclose(stack_epochs[:, 2:6], solo_epochs[:, 2:6], rtol=1e-5)
+    for solo, stack in zip(solo_runs, stack_runs):
+        assert (stack[0].status, stack[0].steps) == (solo[0].status, solo[0].steps)
+        assert_rows_as_alone(solo, stack)
 
 
 def test_replicas_in_blocks_of_their_own_differ_from_the_default():
