@@ -19,6 +19,24 @@ def step_size(step, lr, beta_1: float, beta_2: float) -> np.ndarray:
         return np.asarray(lr) * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
 
 
+def schedule_free_step_size(step, lr, warmup_steps: int) -> np.ndarray:
+    """Schedule-free AdamW's step size on z: the rate times its own warmup min(t/warmup_steps, 1).
+    It keeps no first moment, so no 1−β1^t; its √v̂ is bias-corrected, so no √(1−β2^t) either."""
+    t = np.asarray(step, dtype=np.float64) + 1.0
+    return np.asarray(lr) * (np.minimum(t / warmup_steps, 1.0) if warmup_steps > 0 else 1.0)
+
+
+def optimizer_step_size(step, lr, section: dict) -> tuple[str, np.ndarray]:
+    """(what it is, the values) of the step size the config's optimizer takes at each step."""
+    from . import optimizers
+
+    opt = optimizers.settings(section)
+    if optimizers.class_name(section) == optimizers.SCHEDULE_FREE:
+        return ("schedule-free step size lr·min(t/warmup_steps, 1)",
+                schedule_free_step_size(step, lr, opt["warmup_steps"]))
+    return "Adam step size α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)", step_size(step, lr, opt["beta_1"], opt["beta_2"])
+
+
 def rectification(step, beta_2: float) -> np.ndarray:
     """RAdam's variance rectification r_t (Liu et al. 2019): how far the variance of Adam's
     adaptive step is from its long-run value, as a factor on the step. NaN while rho_t <= 5,

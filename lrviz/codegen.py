@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import pprint
 
+from . import optimizers
 from .data import DATASETS, epoch_order, labelled, split
 from .schedules import FAMILIES, Timeline, family_id, params_of
 from .schedules.to_keras import Script, source
@@ -45,7 +46,43 @@ def keras_script(config: dict) -> str:
                 '    """Adam\'s learning_rate and the callbacks that apply the schedule."""\n'
                 f"    return {lr_expr}, [{', '.join(callbacks)}]\n")
     order = ORDER_CODE.format(epoch_order=inspect.getsource(epoch_order))
-    return head + data + order + MODEL_CODE + schedule + MAIN_CODE
+    make_optimizer, average, evaluate_at = _optimizer_code(config["optimizer"])
+    main = MAIN_CODE.replace("{optimizer}", make_optimizer).replace("{evaluate_at}", evaluate_at)
+    return head + data + order + MODEL_CODE + schedule + average + main
+
+
+AVERAGE_CODE = '''
+
+# ---- schedule-free AdamW: evaluated at its average x ----
+{averaged_point}
+
+class EvaluateAtAverage(keras.callbacks.Callback):
+    """Validation (fit's val_loss and val_ metric) at the average x, where schedule-free AdamW is
+    meant to be evaluated; training goes on from the weights y it left."""
+
+    def on_test_begin(self, logs=None):
+        variables = self.model.trainable_variables
+        self.y = [ops.convert_to_numpy(v) for v in variables]
+        for v, x in zip(variables, averaged_point(self.model.optimizer, variables)):
+            v.assign(x)
+
+    def on_test_end(self, logs=None):
+        for v, y in zip(self.model.trainable_variables, self.y):
+            v.assign(y)
+'''
+
+
+def _optimizer_code(section: dict) -> tuple[str, str, str]:
+    """(the line that makes the optimizer, the code it needs, the callback it adds)."""
+    name = optimizers.class_name(section)
+    if name == optimizers.ADAM:
+        return 'optimizer = keras.optimizers.Adam(learning_rate=learning_rate, **cfg["optimizer"])', "", ""
+    code = AVERAGE_CODE.format(averaged_point=inspect.getsource(optimizers.averaged_point))
+    return (f'optimizer = keras.optimizers.{name}(learning_rate=learning_rate, **cfg["optimizer"]["config"])\n'
+            "    # Built here, before compile: built by fit (Keras 3.15), its z (`momentum`) starts at 0, not at\n"
+            "    # the initial weights, and training starts from zero weights.\n"
+            "    optimizer.build(model.trainable_variables)",
+            code, ", EvaluateAtAverage()")
 
 
 def _data_code(d: dict) -> str:
@@ -153,7 +190,7 @@ def train(cfg, epochs, csv_path):
     model, loss, metric = build_model(cfg["model"], x.shape[1], task, classes)
     steps_per_epoch = math.ceil(len(x) / t["batch_size"])
     learning_rate, callbacks = make_schedule(steps_per_epoch, epochs * steps_per_epoch)
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, **cfg["optimizer"])
+    {optimizer}
     # lrviz compiles without XLA; Keras's default ("auto") turns it on where a GPU is, and
     # XLA's fused kernels round differently.
     model.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=False)
@@ -162,7 +199,7 @@ def train(cfg, epochs, csv_path):
         batches(x, y, t["batch_size"], t["seed"], epochs), steps_per_epoch=steps_per_epoch, epochs=epochs,
         # lrviz validates the held-out rows as one batch: so does this.
         validation_data=(x_val, y_val) if len(x_val) else None, validation_batch_size=len(x_val) or None,
-        callbacks=callbacks + [recorder], verbose=2)
+        callbacks=callbacks + [recorder{evaluate_at}], verbose=2)
     return history.history, recorder.rates, metric, steps_per_epoch
 
 

@@ -1,6 +1,7 @@
 """The experiment config: plain JSON, validated here and nowhere else.
 
-Sections: schedule (required), optimizer, data, model, training. Every section but
+Sections: schedule (required), optimizer (lrviz.optimizers: Adam or schedule-free AdamW),
+data, model, training. Every section but
 schedule may be left out and takes its defaults; unknown keys are errors. The validated
 config is a plain dict in canonical form: the URL, the JSON download, the CLI and the
 generated code are all made from it.
@@ -12,26 +13,9 @@ import math
 from pathlib import Path
 
 from .data import DATASETS, csv_rows
+from . import optimizers
 from .params import ConfigError, Param, Section
 from .schedules import FAMILIES, check_on_run, check_schedule, family_id, params_of
-
-OPTIMIZER = Section((
-    Param("beta_1", 0.9, "float", "Decay of the first-moment (mean) estimate.", low=0.0, high=1.0,
-          high_open=True),
-    Param("beta_2", 0.999, "float", "Decay of the second-moment (variance) estimate.", low=0.0, high=1.0,
-          high_open=True),
-    Param("epsilon", 1e-7, "float", "Added to the denominator for numerical stability.", low=0.0,
-          high=1.0, low_open=True, log=True),
-    Param("amsgrad", False, "bool", "Use the maximum of past second moments (AMSGrad)."),
-    Param("weight_decay", None, "float", "Decoupled weight decay: var -= var · wd · lr (null: off).",
-          low=0.0, high=1.0, optional=True, log=True),
-    Param("clipnorm", None, "float", "Clip each gradient to this norm (null: off).", low=0.0, high=1e6,
-          low_open=True, optional=True),
-    Param("clipvalue", None, "float", "Clip each gradient element to ±value (null: off).", low=0.0,
-          high=1e6, low_open=True, optional=True),
-    Param("global_clipnorm", None, "float", "Clip all gradients by their global norm (null: off).",
-          low=0.0, high=1e6, low_open=True, optional=True),
-))
 
 DATA = Section((
     Param("name", "moons", "choice", "Dataset.", choices=tuple(DATASETS)),  # data.DATASETS declares them
@@ -61,9 +45,7 @@ TRAINING = Section((
           high=2**31 - 1),
 ))
 
-SECTIONS = {"optimizer": OPTIMIZER, "data": DATA, "model": MODEL, "training": TRAINING}
-KERAS2_KEYS = {"lr": "Keras 3 removed `lr`; the rate comes from the schedule section",
-               "decay": "Keras 3 ignores `decay`; use schedule kind 'legacy_adam_decay'"}
+SECTIONS = {"data": DATA, "model": MODEL, "training": TRAINING}
 
 
 def validate(raw) -> dict:
@@ -71,25 +53,14 @@ def validate(raw) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError("config", raw, "allowed: a JSON object with a 'schedule' section")
     for key in raw:
-        if key != "schedule" and key not in SECTIONS:
-            raise ConfigError(key, raw[key], "unknown section; allowed: schedule, " + ", ".join(SECTIONS))
+        if key not in ("schedule", "optimizer", *SECTIONS):
+            raise ConfigError(key, raw[key], "unknown section; allowed: schedule, optimizer, " + ", ".join(SECTIONS))
     if "schedule" not in raw:
         raise ConfigError("schedule", None, "required: a schedule section")
     out = {"schedule": check_schedule(raw["schedule"], "schedule")}
-    optimizer = raw.get("optimizer", {})
-    if isinstance(optimizer, dict):
-        for key, why in KERAS2_KEYS.items():
-            if key in optimizer:
-                raise ConfigError(f"optimizer.{key}", optimizer[key], why)
-        if "learning_rate" in optimizer:
-            raise ConfigError("optimizer.learning_rate", optimizer["learning_rate"],
-                              "the learning rate is set by the schedule section")
+    out["optimizer"] = optimizers.check(raw.get("optimizer", {}), "optimizer")
     for name, section in SECTIONS.items():
         out[name] = section.check(raw.get(name, {}), name)
-    clips = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if out["optimizer"][k] is not None]
-    if len(clips) > 1:
-        raise ConfigError(f"optimizer.{clips[1]}", out["optimizer"][clips[1]],
-                          f"only one of clipnorm, clipvalue, global_clipnorm may be set ({clips[0]} is)")
     dataset = DATASETS[out["data"]["name"]]
     if dataset.file and not out["data"]["path"]:
         raise ConfigError("data.path", None, f"required when data.name is {dataset.name!r}: a CSV file")

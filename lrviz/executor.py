@@ -73,16 +73,17 @@ def stack_key(cfg: dict) -> str | None:
     differ only in their seed and, where the rate is set at every step, in their schedule, their
     Adam and their network (the data, the batches and the epochs are shared). None:
     this one trains alone. Not ReduceLROnPlateau (it reacts to one monitored metric), clipnorm or
-    global_clipnorm (norms over every replica), nor a family that stops on its own loss (the
-    range test)."""
+    global_clipnorm (norms over every replica), a family that stops on its own loss (the range
+    test), nor schedule-free AdamW."""
     import json
 
     from .schedules import FAMILIES, METRIC, STEP, family_id
 
     fam = FAMILIES[family_id(cfg["schedule"])]
     opt = cfg["optimizer"]
-    if fam.driver == METRIC or fam.stop_factor or opt["clipnorm"] is not None or opt["global_clipnorm"] is not None:
-        return None
+    if fam.driver == METRIC or fam.stop_factor or "class_name" in opt or opt["clipnorm"] is not None \
+            or opt["global_clipnorm"] is not None:
+        return None  # ("class_name": schedule-free AdamW, which lrviz.stacked does not build)
     rest = {**cfg, "training": {k: v for k, v in cfg["training"].items() if k != "seed"}}
     if fam.driver == STEP:  # each replica can follow a schedule of its own, step by step
         rest.update(schedule="per replica", optimizer="per replica", model="per block")
@@ -94,8 +95,11 @@ def block_key(cfg: dict) -> str:
     settings Keras's Adam branches on rather than computes with."""
     import json
 
-    opt = cfg["optimizer"]
-    return json.dumps([cfg["model"], opt["amsgrad"], opt["clipvalue"]], sort_keys=True)
+    from .optimizers import class_name, settings
+
+    opt = settings(cfg["optimizer"])
+    return json.dumps([cfg["model"], class_name(cfg["optimizer"]), opt.get("amsgrad"), opt["clipvalue"]],
+                      sort_keys=True)
 
 
 def check_config(config: dict) -> dict:

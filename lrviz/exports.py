@@ -64,8 +64,10 @@ def run_csv(store, run_id: int, kind: str, metric: str | None):
     out = tempfile.TemporaryFile(buffering=0)  # a raw file: Streamlit reads raw and buffered readers only
     text = io.TextIOWrapper(io.BufferedWriter(out), encoding="utf-8", newline="")
     rows = csv_writer(text)
-    rows.writerow(run_columns({}, kind, metric))  # the header
-    for chunk in store.stream(kind, run_id):  # the store's NULL is None: an empty cell
+    columns = store.columns_of(kind, run_id)
+    names = _metric_names(metric)
+    rows.writerow([names.get(c, c) for c in columns])  # the header, as run_columns names them
+    for chunk in store.stream(kind, run_id, columns=columns):  # the store's NULL is None: an empty cell
         rows.writerows(chunk)
     text.flush()
     text.detach().detach()  # the writers go, the file stays open
@@ -88,17 +90,26 @@ def run_columns(rows, kind: str, metric: str | None) -> dict[str, np.ndarray]:
     "epochs"; metric: the run's metric ("accuracy" or "mae"), which names the metric columns
     (metric -> accuracy, val_metric -> val_accuracy); None keeps "metric" and "val_metric".
     Returns {name: array} in the store's column order: step and epoch int64, the others float64
-    with NaN where a value is missing (None, or a column the rows do not have).
+    with NaN where a value is missing (None, or a column the rows do not have); a column that
+    only some runs have (store.SOME_RUNS) only where this run has a value in it.
     """
-    from .store import EPOCH_COLUMNS, STEP_COLUMNS
+    from .store import EPOCH_COLUMNS, SOME_RUNS, STEP_COLUMNS
 
     stored = {"steps": STEP_COLUMNS, "epochs": EPOCH_COLUMNS}[kind]
     if not isinstance(rows, dict):
         rows = list(rows)
         rows = {name: [r[i] if i < len(r) else None for r in rows] for i, name in enumerate(stored)}
     length = max((len(v) for v in rows.values()), default=0)
-    names = {"metric": metric, "val_metric": f"val_{metric}"} if metric else {}
-    return {names.get(name, name): _column(name, rows.get(name, [None] * length)) for name in stored}
+    names = _metric_names(metric)
+    out = {name: _column(name, rows.get(name, [None] * length)) for name in stored}
+    return {names.get(name, name): a for name, a in out.items() if name not in SOME_RUNS or not np.all(np.isnan(a))}
+
+
+def _metric_names(metric: str | None) -> dict:
+    """metric -> accuracy, val_metric -> val_accuracy, and so on, for a run's metric."""
+    if not metric:
+        return {}
+    return {"metric": metric, "val_metric": f"val_{metric}", "val_metric_at_y": f"val_{metric}_at_y"}
 
 
 def _column(name: str, values) -> np.ndarray:

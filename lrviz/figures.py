@@ -175,11 +175,11 @@ def _escape(text: str) -> str:
 
 
 def preview_figure(curves: list[Curve], steps_per_epoch: int, log_y: bool = False,
-                   adam: tuple[float, float] | None = None, title: str = "Learning rate per optimizer step",
+                   adam: tuple[str, np.ndarray] | None = None, title: str = "Learning rate per optimizer step",
                    total_steps: int | None = None, marks: list[tuple[float, str]] = ()):
-    """The instant preview: each curve per step, epoch boundaries, and optionally Adam's
-    bias-corrected step size for the first curve (adam = (beta_1, beta_2)); `marks` are
-    (step, label) where the schedule and the run disagree."""
+    """The instant preview: each curve per step, epoch boundaries, and optionally the
+    optimizer's step size at the first curve's steps (adam = (label, values): adam.optimizer_step_size);
+    `marks` are (step, label) where the schedule and the run disagree."""
     traces = []
     for i, c in enumerate(curves):
         color = COLORS[i % len(COLORS)]
@@ -188,8 +188,7 @@ def preview_figure(curves: list[Curve], steps_per_epoch: int, log_y: bool = Fals
         traces.append(_line(c.step, c.lr, c.label, color, c.dash, shape="hv", extra=[epoch],
                             hover="%{y:.4g} (epoch %{customdata[0]})"))
         if adam is not None and i == 0:
-            alpha = adammath.step_size(c.step, c.lr, *adam)
-            traces.append(_line(c.step, alpha, "Adam step size α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)", color, "dot"))
+            traces.append(_line(c.step, adam[1], adam[0], color, "dot"))
     total = total_steps or max((len(c.step) for c in curves), default=0)
     layout = _epoch_lines(_layout(title, "learning rate", log_y), total, steps_per_epoch)
     _marks(layout, list(marks))
@@ -376,11 +375,18 @@ def loss_figure(traces: list[RunTrace], log_y: bool = False, x: str = "step", sm
             name = f"loss (smoothed {smoothing:g})" if smoothing > 0 else "loss"
             lines.append(_line(sx, smooth(t.steps["loss"], smoothing), name, color, extra=extra,
                                hover=STEP_HOVER, **group))
-        if "val_loss" in t.epochs and np.isfinite(t.epochs["val_loss"]).any():
-            lines.append(_line(_epoch_x(t, x), t.epochs["val_loss"], "val_loss", val_color,
-                               extra=_epoch_extra(t), hover=STEP_HOVER, mode="lines+markers",
-                               marker=dict(size=6), **group))
+        at_y = _has(t.epochs, "val_loss_at_y")
+        for column, name, dash in (("val_loss", "val_loss at the average x" if at_y else "val_loss", "solid"),
+                                   ("val_loss_at_y", "val_loss at the training weights y", "dot")):
+            if _has(t.epochs, column):
+                lines.append(_line(_epoch_x(t, x), t.epochs[column], name, val_color, dash,
+                                   extra=_epoch_extra(t), hover=STEP_HOVER, mode="lines+markers",
+                                   marker=dict(size=6), **group))
     return _figure(lines, _layout(title, "loss (training objective)", log_y, xtitle=X_AXES[x]))
+
+
+def _has(columns: dict, name: str) -> bool:
+    return name in columns and np.isfinite(columns[name]).any()
 
 
 def _summarised_loss(t: RunTrace, x: str, smoothing: float, color: str, group: dict) -> list[dict]:
@@ -406,11 +412,14 @@ def metric_figure(traces: list[RunTrace], x: str = "epoch", title: str | None = 
         color, val_color = _colors(i, several)
         name = t.metric_name
         names.add(name)
-        for column, shown, c in (("metric", name, color), ("val_metric", f"val_{name}", val_color)):
-            values = t.epochs.get(column)
-            if values is not None and np.isfinite(values).any():
-                lines.append(_line(_epoch_x(t, x), values, shown, c, extra=_epoch_extra(t), hover=STEP_HOVER,
-                                   mode="lines+markers", marker=dict(size=6), **_group(t)))
+        at_y = _has(t.epochs, "val_metric_at_y")
+        for column, shown, c, dash in (("metric", name, color, "solid"),
+                                       ("val_metric", f"val_{name}" + (" at the average x" if at_y else ""),
+                                        val_color, "solid"),
+                                       ("val_metric_at_y", f"val_{name} at the training weights y", val_color, "dot")):
+            if _has(t.epochs, column):
+                lines.append(_line(_epoch_x(t, x), t.epochs[column], shown, c, dash, extra=_epoch_extra(t),
+                                   hover=STEP_HOVER, mode="lines+markers", marker=dict(size=6), **_group(t)))
     one = names.pop() if len(names) == 1 else None
     layout = _layout(title or f"{one or 'metric'} per epoch", METRIC_TITLES.get(one, "metric"),
                      xtitle=X_AXES[x])
@@ -439,10 +448,9 @@ def preview(cfg: dict, steps_per_epoch: int, compare: dict | None = None, log_y:
         other = curve_on(compare, timeline)
         curves.append(Curve("compare: " + FAMILIES[family_id(compare)].label, step, other, "dash"))
         columns["compare_learning_rate"] = other
-    opt = cfg["optimizer"]
-    adam = (opt["beta_1"], opt["beta_2"]) if adam_step else None
+    adam = adammath.optimizer_step_size(step, lr, cfg["optimizer"]) if adam_step else None
     if adam:
-        columns["adam_step_size"] = adammath.step_size(step, lr, *adam)
+        columns["adam_step_size"] = adam[1]
     return preview_figure(curves, spe, log_y, adam, total_steps=total, marks=marks), columns
 
 

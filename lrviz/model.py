@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 
 from . import config as cfgmod
+from . import optimizers
 from .data import Data
 from .schedules import keras_learning_rate
 
@@ -50,11 +51,13 @@ def initial_weights(cfg: dict, data: Data) -> list[tuple]:
     return weights
 
 
-def optimizer(cfg: dict) -> tuple[keras.optimizers.Adam, list]:
-    """Adam with the schedule's learning_rate, and the callbacks that apply the schedule."""
+def optimizer(cfg: dict) -> tuple[keras.optimizers.Optimizer, list]:
+    """The optimizer (Adam or ScheduleFreeAdamW) with the schedule's learning_rate, and the
+    callbacks that apply the schedule."""
     spe = cfgmod.steps_per_epoch(cfg)
     learning_rate, callbacks = keras_learning_rate(cfg["schedule"], spe, spe * cfg["training"]["epochs"])
-    return keras.optimizers.Adam(learning_rate=learning_rate, **cfg["optimizer"]), callbacks
+    cls = getattr(keras.optimizers, optimizers.class_name(cfg["optimizer"]))
+    return cls(learning_rate=learning_rate, **optimizers.settings(cfg["optimizer"])), callbacks
 
 
 def build(cfg: dict, data: Data, cls=keras.Sequential, **compile_kw) -> tuple[keras.Model, list]:

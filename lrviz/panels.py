@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from . import config as cfgmod
+from . import optimizers
 from .params import ConfigError, Param
 from .schedules import DEFAULT, FAMILIES, family_id, make, params_of
 
@@ -67,8 +68,15 @@ class Panel:
     params: tuple[Param, ...]
 
 
+OPTIMIZER_CLASS = Param("class_name", optimizers.ADAM, "choice", "Adam follows the schedule below. "
+                        "ScheduleFreeAdamW needs none: it averages its iterates and is meant to run at a "
+                        "constant rate (its own warmup_steps aside), validated at the average.",
+                        choices=optimizers.CLASSES)
+# Every optimizer's Params on one panel under one key each: switching class keeps the betas.
+OPTIMIZER_PARAMS = (OPTIMIZER_CLASS, *{p.name: p for s in optimizers.SECTIONS.values() for p in s.params}.values())
+
 PANELS = (
-    Panel("Adam", "optimizer", cfgmod.OPTIMIZER.params),
+    Panel("Optimizer", "optimizer", OPTIMIZER_PARAMS),
     Panel("Data", "data", tuple(p for p in cfgmod.DATA.params if p.name != "path")),
     Panel("Model", "model", cfgmod.MODEL.params),
     Panel("Training", "training", cfgmod.TRAINING.params),
@@ -284,9 +292,25 @@ def config_state(cfg: dict, unit: str = "steps") -> dict:
     """Every widget value that shows a validated config, step counts in `unit`."""
     out = schedule_state(cfg["schedule"], "s", span_of(cfg, unit))
     for panel in PANELS:
-        out.update(param_state(panel.params, panel.section, cfg[panel.section]))
+        out.update(param_state(panel.params, panel.section, panel_values(cfg, panel.section)))
     out["data.path"] = cfg["data"].get("path")
     return out
+
+
+def panel_values(cfg: dict, section: str) -> dict:
+    """A validated config's values of a panel's Params."""
+    if section != "optimizer":
+        return cfg[section]
+    return {"class_name": optimizers.class_name(cfg["optimizer"]), **optimizers.settings(cfg["optimizer"])}
+
+
+def shown(panel: Panel, get) -> tuple[Param, ...]:
+    """The Params a panel shows now: the optimizer panel, its class's own."""
+    if panel.section != "optimizer":
+        return panel.params
+    kind = get(f"optimizer.{OPTIMIZER_CLASS.name}", optimizers.ADAM)
+    names = set(optimizers.SECTIONS.get(kind, optimizers.SECTIONS[optimizers.ADAM]).defaults())
+    return tuple(p for p in panel.params if p is OPTIMIZER_CLASS or p.name in names)
 
 
 def span_of(cfg: dict, unit: str) -> Span:
@@ -301,7 +325,9 @@ def read_config(get) -> dict:
     """The raw (unvalidated) config the widgets describe; config.validate checks it. Step
     counts given in epochs or % of the run become steps of the run the other panels describe:
     a ConfigError names the data or training field when that run cannot be known."""
-    raw = {panel.section: read_params(panel.params, panel.section, get, panel.section) for panel in PANELS}
+    raw = {panel.section: read_params(shown(panel, get), panel.section, get, panel.section) for panel in PANELS}
+    optimizer = raw["optimizer"]
+    raw["optimizer"] = optimizers.make(optimizer.pop("class_name"), optimizer)
     raw["data"]["path"] = get("data.path", None)
     unit = get("s.units", "steps")
     span = STEPS

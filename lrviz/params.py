@@ -153,3 +153,26 @@ class Section:
                 allowed = ", ".join(sorted(names | set(extra_keys)))
                 raise ConfigError(f"{where}.{key}", raw[key], f"unknown key; allowed keys: {allowed}")
         return {p.name: p.check(raw.get(p.name, p.default), f"{where}.{p.name}") for p in self.params}
+
+
+def keras_form(raw: dict, where: str, classes, module: str) -> tuple[str, object]:
+    """(class_name, config without its "name") of Keras's serialised form, {"class_name": ...,
+    "config": {...}, "module": ..., "registered_name": ...}, for one of `classes`; the config's own
+    arguments are the caller's to check."""
+    for key in raw:
+        if key not in ("class_name", "config", "module", "registered_name"):
+            raise ConfigError(f"{where}.{key}", raw[key],
+                              "unknown key; allowed keys: class_name, config, module, registered_name")
+    name = raw["class_name"]
+    if not isinstance(name, str) or name not in classes:
+        raise ConfigError(f"{where}.class_name", name, "allowed: " + ", ".join(sorted(classes)))
+    if raw.get("module", module) != module:
+        raise ConfigError(f"{where}.module", raw["module"], f"allowed: {module!r}")
+    if raw.get("registered_name") not in (None, name):
+        raise ConfigError(f"{where}.registered_name", raw["registered_name"], f"allowed: null or {name!r}")
+    config = raw.get("config", {})
+    if isinstance(config, dict) and "name" in config:  # Keras's serialisation names the object
+        if not isinstance(config["name"], str) or len(config["name"]) > 100:
+            raise ConfigError(f"{where}.config.name", config["name"], "allowed: a short string")
+        config = {k: v for k, v in config.items() if k != "name"}
+    return name, config

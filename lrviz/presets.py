@@ -54,7 +54,7 @@ class Preset:
 def _differences(a, b, where: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         if ("kind" in a and a.get("kind") != b.get("kind")) or a.get("class_name", 0) != b.get("class_name", 0):
-            return [where + " (family)"]
+            return [where + (" (class)" if where == "optimizer" else " (family)")]
         out = []
         for key in a.keys() | b.keys():
             out += _differences(a.get(key), b.get(key), f"{where}.{key}" if where else key)

@@ -178,8 +178,12 @@ class Stack(keras.Model):
         """(training loss, metric) of each replica over the epoch (train.Watch asks)."""
         return self.feed.take_epoch()
 
-    @tf.function
     def validate(self):
+        """As train.Recorder.validate: no replica is schedule-free (executor.stack_key)."""
+        return (*self._evaluate(), None, None)
+
+    @tf.function
+    def _evaluate(self):
         """Each replica's (val_loss, val metric) over the whole validation set, as one run's."""
         f = self.feed
         k = tf.shape(f.order)[0]

@@ -24,7 +24,12 @@ FINISHED = ("done", "stopped", "diverged", "failed", "interrupted")
 # step (the epoch, its validation included) finished. metric / val_metric: accuracy or MAE,
 # as the run's `metric` says; val_ columns are None without validation data.
 STEP_COLUMNS = ("step", "epoch", "learning_rate", "loss", "wall_time")
-EPOCH_COLUMNS = ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time")
+EPOCH_COLUMNS = ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time",
+                 "val_loss_at_y", "val_metric_at_y")
+# Columns only some runs have (None in all of another run's rows): a run's CSV leaves them out
+# where it has none. _at_y: schedule-free AdamW's validation at its training point y (its
+# val_loss and val_metric are at the average x, where the method is meant to be evaluated).
+SOME_RUNS = ("val_loss_at_y", "val_metric_at_y")
 # A run's steps summarised in at most SUMMARY_BUCKETS buckets of bucket_width(total_steps)
 # consecutive steps, kept as rows arrive: what the charts draw, read in milliseconds however
 # long the run. A chart draws each bucket's lowest and highest value (figures.MAX_POINTS in all,
@@ -53,7 +58,8 @@ CREATE TABLE IF NOT EXISTS steps (
     learning_rate REAL, loss REAL, wall_time REAL, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, learning_rate REAL, loss REAL,
-    val_loss REAL, metric REAL, val_metric REAL, wall_time REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+    val_loss REAL, metric REAL, val_metric REAL, wall_time REAL, val_loss_at_y REAL, val_metric_at_y REAL,
+    PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets (
     run_id INTEGER NOT NULL, bucket INTEGER NOT NULL, step_first INTEGER NOT NULL, step_last INTEGER NOT NULL,
     n INTEGER NOT NULL, lr_min REAL, lr_max REAL, loss_min REAL, loss_max REAL, loss_sum REAL NOT NULL,
@@ -61,7 +67,8 @@ CREATE TABLE IF NOT EXISTS buckets (
 """
 # Columns added since the first schema: a store file written before them gains them on open
 # (their old rows read None).
-ADDED_COLUMNS = {"steps": (("wall_time", "REAL"),), "epochs": (("val_metric", "REAL"),),
+ADDED_COLUMNS = {"steps": (("wall_time", "REAL"),),
+                 "epochs": (("val_metric", "REAL"), ("val_loss_at_y", "REAL"), ("val_metric_at_y", "REAL")),
                  "runs": (("group_id", "INTEGER"), ("cell", "TEXT"), ("node", "TEXT"), ("owner", "TEXT"))}
 
 
@@ -393,10 +400,22 @@ class Store:
                        " MAX(loss), TOTAL(loss), COUNT(loss), MIN(wall_time), MAX(wall_time) FROM steps"
                        " WHERE run_id = ? GROUP BY step / ?", (width, run_id, width))
 
-    def stream(self, table: str, run_id: int, chunk: int = 65_536):
+    def columns_of(self, table: str, run_id: int) -> tuple[str, ...]:
+        """The columns of "steps" or "epochs" that the run has: all but those of SOME_RUNS it has
+        no value in."""
+        columns = {"steps": STEP_COLUMNS, "epochs": EPOCH_COLUMNS}[table]
+        some = [c for c in columns if c in SOME_RUNS]
+        held = self._read(f"SELECT {', '.join(f'COUNT({c})' for c in some)} FROM {table} WHERE run_id = ?",
+                          (run_id,))[0] if some else ()
+        empty = {c for c, n in zip(some, held) if not n}
+        return tuple(c for c in columns if c not in empty)
+
+    def stream(self, table: str, run_id: int, chunk: int = 65_536, columns: tuple[str, ...] | None = None):
         """The run's exact rows of "steps" or "epochs" (tuples in STEP_COLUMNS / EPOCH_COLUMNS
-        order), in lists of at most `chunk` rows: a download of two million steps never holds them all."""
-        key, columns = {"steps": ("step", STEP_COLUMNS), "epochs": ("epoch", EPOCH_COLUMNS)}[table]
+        order, or of `columns`, the key first), in lists of at most `chunk` rows: a download of two
+        million steps never holds them all."""
+        key, every = {"steps": ("step", STEP_COLUMNS), "epochs": ("epoch", EPOCH_COLUMNS)}[table]
+        columns = columns or every
         after = -1
         while True:
             rows = self._read(f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ? AND {key} > ?"

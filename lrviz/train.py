@@ -56,6 +56,7 @@ except RuntimeError:
 from . import data as datamod  # noqa: E402
 from .config import batches  # noqa: E402
 from . import model as modelmod  # noqa: E402
+from . import optimizers  # noqa: E402
 from .experiments.range_test import Explosion  # noqa: E402
 from .schedules import FAMILIES, family_id, params_of  # noqa: E402
 from .store import EPOCH_COLUMNS  # noqa: E402
@@ -117,9 +118,26 @@ class Recorder(keras.Sequential):
         """([training loss], [metric]) over the epoch, as Keras's compiled metrics report them."""
         return [logs["loss"]], [logs[metric]]
 
-    @tf.function
     def validate(self):
-        """(val_loss, val metric) on the whole validation set at once."""
+        """(val_loss, val metric, the same two at the training point y or None) on the whole
+        validation set. Schedule-free AdamW is meant to be evaluated at its average x, not at the
+        weights y it trains with: both are measured, x is the run's val_loss."""
+        if not isinstance(self.optimizer, keras.optimizers.ScheduleFreeAdamW):
+            return (*self._evaluate(), None, None)
+        at_y = self._evaluate()
+        variables = self.trainable_variables
+        y = [keras.ops.convert_to_numpy(v) for v in variables]  # a copy: v.value is the variable itself
+        for v, x in zip(variables, optimizers.averaged_point(self.optimizer, variables)):
+            v.assign(x)
+        try:
+            return (*self._evaluate(), *at_y)
+        finally:
+            for v, value in zip(variables, y):
+                v.assign(value)
+
+    @tf.function
+    def _evaluate(self):
+        """(val_loss, val metric) at the current weights."""
         f = self.feed
         y_pred = self(f.X_val, training=False)
         loss = self._compute_loss(x=f.X_val, y=f.y_val, y_pred=y_pred, training=False)
@@ -210,11 +228,12 @@ class Ledger:
         except Exception as exc:  # noqa: BLE001 - the run's reason, kept with the run
             self.status, self.error = "failed", f"{exc.__class__.__name__}: {exc}"
 
-    def epoch_end(self, epoch: int, steps_per_epoch: int, loss, val, metric, val_metric, wall) -> None:
+    def epoch_end(self, epoch: int, steps_per_epoch: int, loss, val, metric, val_metric, wall,
+                  val_at_y=None, val_metric_at_y=None) -> None:
         """The epoch's row, once all its steps are recorded (an epoch cut short has none)."""
         if self.steps < (epoch + 1) * steps_per_epoch or self.epochs != epoch or self.status == "failed":
             return
-        self._hand([], [(epoch, self.epoch_lr, loss, val, metric, val_metric, wall)])
+        self._hand([], [(epoch, self.epoch_lr, loss, val, metric, val_metric, wall, val_at_y, val_metric_at_y)])
         self.epochs += 1
 
 
@@ -254,13 +273,16 @@ class Watch(keras.callbacks.Callback):
         if self.steps < (epoch + 1) * spe:
             return  # an epoch cut short leaves its steps, not an epoch row
         loss, metric = self.model.epoch_values(logs, self.metric)
-        val = val_metric = [None] * len(self.ledgers)
+        vals = [[None] * len(self.ledgers)] * 4
         if self.has_val:
-            val, val_metric = (np.atleast_1d(np.asarray(v, dtype=np.float64)).tolist() for v in self.model.validate())
-            logs["val_loss"], logs[f"val_{self.metric}"] = val[0], val_metric[0]  # for ReduceLROnPlateau, after us
+            vals = [[None] * len(self.ledgers) if v is None else np.atleast_1d(np.asarray(v, dtype=np.float64)).tolist()
+                    for v in self.model.validate()]
+            logs["val_loss"], logs[f"val_{self.metric}"] = vals[0][0], vals[1][0]  # for ReduceLROnPlateau, after us
+        val, val_metric, val_at_y, val_metric_at_y = vals
         wall = time.perf_counter() - self.t0
         for k, ledger in enumerate(self.ledgers):
-            ledger.epoch_end(epoch, spe, float(loss[k]), val[k], float(metric[k]), val_metric[k], wall)
+            ledger.epoch_end(epoch, spe, float(loss[k]), val[k], float(metric[k]), val_metric[k], wall,
+                             val_at_y[k], val_metric_at_y[k])
 
 
 def _loss_text(value: float) -> str:
@@ -271,8 +293,8 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
     """Train as the config says. sink(step_rows, epoch_rows) gets rows as they come, tuples
     in store.STEP_COLUMNS / EPOCH_COLUMNS order: steps (step, epoch, learning_rate, loss,
     wall_time), epochs (epoch, learning_rate at its first step, loss, val_loss, metric,
-    val_metric, wall_time); wall_time in seconds since training began, val_ values None
-    without validation data. stop: anything with is_set(). on_start(metric name) once the
+    val_metric, wall_time, val_loss_at_y, val_metric_at_y); wall_time in seconds since training
+    began, val_ values None without validation data, _at_y ones None but for schedule-free AdamW. stop: anything with is_set(). on_start(metric name) once the
     data is loaded. A bad dataset raises ConfigError."""
     # Drop the last run's graphs. Without the full garbage collection it adds (~0.2 s a run);
     # Python's own collector and the pool's recycling of a grown worker keep memory bounded.

@@ -11,6 +11,7 @@ import binascii
 import json
 
 from . import config as cfgmod
+from . import optimizers
 from .params import ConfigError
 
 PARAM = "cfg"
@@ -26,12 +27,23 @@ def encode(config: dict) -> dict[str, str]:
     """Query parameters for a validated config."""
     compact = {"schedule": config["schedule"]}
     for name, section in cfgmod.SECTIONS.items():
-        defaults = section.defaults()
-        changed = {k: v for k, v in config.get(name, {}).items() if defaults.get(k) != v}
+        changed = _changed(config.get(name, {}), section)
         if changed:
             compact[name] = changed
+    optimizer = config.get("optimizer", {})
+    kind = optimizers.class_name(optimizer)
+    changed = _changed(optimizers.settings(optimizer), optimizers.SECTIONS[kind])
+    if kind != optimizers.ADAM:
+        compact["optimizer"] = {"class_name": kind, "config": changed}
+    elif changed:
+        compact["optimizer"] = changed
     text = json.dumps(compact, separators=(",", ":"), sort_keys=True)
     return {PARAM: base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")}
+
+
+def _changed(values: dict, section) -> dict:
+    defaults = section.defaults()
+    return {k: v for k, v in values.items() if defaults.get(k) != v}
 
 
 def decode(params) -> tuple[dict | None, str | None]:

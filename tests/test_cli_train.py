@@ -93,3 +93,14 @@ def test_a_missing_csv_exits_2_with_one_line_naming_the_field(tmp_path):
     done = train(tmp_path, {**TINY, "data": {"name": "csv", "path": str(tmp_path / "missing.csv")}})
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
     assert done.stderr.startswith("lrviz: error: data.path")
+
+
+def test_a_schedule_free_run_trains_and_its_csv_has_both_validation_points(tmp_path):
+    out = tmp_path / "epochs.csv"
+    done = train(tmp_path, {**TINY, "schedule": make("constant", learning_rate=0.01),
+                            "optimizer": {"class_name": "ScheduleFreeAdamW", "config": {"warmup_steps": 5}}},
+                 "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, *rows = list(csv.reader(out.open(newline="")))
+    assert header[-2:] == ["val_loss_at_y", "val_accuracy_at_y"] and len(rows) == 3
+    assert all(r[3] and r[-2] and r[3] != r[-2] for r in rows)  # val_loss at x, and at y

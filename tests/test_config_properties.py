@@ -6,7 +6,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lrviz import cli, config
+from lrviz import cli, config, optimizers
 from lrviz.params import ConfigError, Param
 from lrviz.schedules import FAMILIES, make
 
@@ -51,6 +51,18 @@ def section_fields():
         for p in section.params:
             for bad in bad_values(p):
                 yield name, p, bad, f"{name}.{p.name}"
+    for kind, section in optimizers.SECTIONS.items():
+        for p in section.params:
+            for bad in bad_values(p):
+                yield "optimizer", p, bad, optimizer_field(kind, p.name)
+
+
+def optimizer_field(kind, name):
+    return f"optimizer.{name}" if kind == optimizers.ADAM else f"optimizer.config.{name}"
+
+
+def optimizer_section(kind, values):
+    return values if kind == optimizers.ADAM else {"class_name": kind, "config": values}
 
 
 def with_schedule_value(family, name, value) -> dict:
@@ -83,7 +95,11 @@ def test_bad_schedule_argument_is_named(case):
 @given(st.sampled_from(SECTION_CASES))
 def test_bad_section_value_is_named(case):
     section, p, bad, field = case
-    assert_names({"schedule": make("constant"), section: {p.name: bad}}, field)
+    values = {p.name: bad}
+    if section == "optimizer":
+        values = optimizer_section(optimizers.ADAM if field == f"optimizer.{p.name}" else optimizers.SCHEDULE_FREE,
+                                   values)
+    assert_names({"schedule": make("constant"), section: values}, field)
 
 
 @given(st.sampled_from(sorted(config.SECTIONS)), FIELD)
@@ -92,6 +108,14 @@ def test_unknown_section_key_is_named(section, key):
     if key in names:
         return
     assert_names({"schedule": make("constant"), section: {key: 1}}, f"{section}.{key}")
+
+
+@given(st.sampled_from(optimizers.CLASSES), FIELD)
+def test_unknown_optimizer_key_is_named(kind, key):
+    if key in set(optimizers.SECTIONS[kind].defaults()) | {"lr", "decay", "learning_rate", "name"}:
+        return
+    assert_names({"schedule": make("constant"), "optimizer": optimizer_section(kind, {key: 1})},
+                 optimizer_field(kind, key))
 
 
 @given(st.sampled_from(sorted(FAMILIES)), FIELD)

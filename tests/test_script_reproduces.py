@@ -77,14 +77,18 @@ CASES = {  # name: (family, schedule arguments, data, training)
     "cyclical, steps down": ("cyclical", {"step_size": 2, "step_size_down": 5}, {"name": "moons"}, {}),
     "csv": ("ExponentialDecay", {"initial_learning_rate": 0.02, "decay_steps": 4, "decay_rate": 0.7},
             {"name": "csv", "path": "upload.csv"}, {}),
+    # Validated at its average x (its val_ columns), which the script computes as lrviz does.
+    "schedule-free AdamW": ("constant", {"learning_rate": 0.01}, {"name": "moons"}, {}),
 }
 NO_VALIDATION = "exponential_per_epoch"
+OPTIMIZERS = {"schedule-free AdamW": {"class_name": "ScheduleFreeAdamW",
+                                      "config": {"warmup_steps": 5, "weight_decay": 0.01}}}
 
 
 def cfg_of(name, csv_path=None):
     family, params, data, training = CASES[name]
     data = {**data, "n_samples": 250, **({"path": str(csv_path)} if csv_path else {})}
-    return config.validate({"schedule": make(family, **params), "data": data,
+    return config.validate({"schedule": make(family, **params), "data": data, "optimizer": OPTIMIZERS.get(name, {}),
                             "training": {"epochs": 4, **training}})
 
 

@@ -58,11 +58,12 @@ def test_columns_come_back_in_the_one_definitions_order(tmp_path):
     store = Store(tmp_path)
     rid = store.create_run("a", CFG)
     store.append_steps(rid, [(0, 0, 0.01, 0.9, 0.05)])
-    store.append_epochs(rid, [(0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07)])
+    store.append_epochs(rid, [(0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07, 0.85, 0.5)])
     assert STEP_COLUMNS == ("step", "epoch", "learning_rate", "loss", "wall_time")
-    assert EPOCH_COLUMNS == ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time")
+    assert EPOCH_COLUMNS == ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time",
+                             "val_loss_at_y", "val_metric_at_y")
     assert store.steps(rid) == {c: [v] for c, v in zip(STEP_COLUMNS, (0, 0, 0.01, 0.9, 0.05))}
-    assert store.epochs(rid) == {c: [v] for c, v in zip(EPOCH_COLUMNS, (0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07))}
+    assert store.epochs(rid) == {c: [v] for c, v in zip(EPOCH_COLUMNS, (0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07, 0.85, 0.5))}
 
 
 def test_rows_that_leave_out_the_newer_trailing_columns_store_none(tmp_path):
@@ -99,7 +100,8 @@ def test_a_store_file_of_the_old_schema_gains_the_new_columns(tmp_path):
     assert store.steps(1) == {"step": [0, 1], "epoch": [0, 0], "learning_rate": [0.01, 0.01], "loss": [0.7, 0.6],
                               "wall_time": [None, None]}
     assert store.epochs(1) == {"epoch": [0], "learning_rate": [0.01], "loss": [0.65], "val_loss": [0.62],
-                               "metric": [0.8], "val_metric": [None], "wall_time": [1.5]}
+                               "metric": [0.8], "val_metric": [None], "wall_time": [1.5], "val_loss_at_y": [None],
+                               "val_metric_at_y": [None]}
     store.append_epochs(1, [(1, 0.01, 0.5, 0.52, 0.85, 0.83, 2.9)])  # and takes new rows
     assert store.epochs(1, after=0)["val_metric"] == [0.83]
 
@@ -111,8 +113,20 @@ def test_reopening_a_migrated_store_changes_nothing(tmp_path):
     Store(tmp_path).close()
     again = Store(tmp_path)
     columns = [row[1] for row in again._db().execute("PRAGMA table_info(epochs)")]
-    assert columns == ["run_id", *EPOCH_COLUMNS[:5], "wall_time", "val_metric"]  # added at the end, once
+    assert columns == ["run_id", *EPOCH_COLUMNS[:5], "wall_time", "val_metric", "val_loss_at_y",
+                       "val_metric_at_y"]  # added at the end, once
     assert again.epochs(1)["wall_time"] == [1.5]
+
+
+def test_a_runs_csv_columns_leave_out_those_only_other_runs_have(tmp_path):
+    store = Store(tmp_path)
+    adam, schedule_free = store.create_run("adam", CFG), store.create_run("sf", CFG)
+    store.append_epochs(adam, [(0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07)])
+    store.append_epochs(schedule_free, [(0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07, 0.85, None)])
+    assert store.columns_of("epochs", adam) == EPOCH_COLUMNS[:7]
+    assert store.columns_of("epochs", schedule_free) == EPOCH_COLUMNS[:8]
+    assert list(store.stream("epochs", schedule_free, columns=EPOCH_COLUMNS[:8])) == \
+        [[(0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07, 0.85)]]
 
 
 def test_rename_and_delete_with_metrics(tmp_path):

@@ -60,7 +60,9 @@ def test_chunks_smaller_than_an_epoch_record_every_step(monkeypatch):
 
 
 def without_wall_time(rows):
-    return [row[:-1] for row in rows]  # wall_time is last in both kinds of row
+    columns = STEP_COLUMNS if rows and len(rows[0]) == len(STEP_COLUMNS) else EPOCH_COLUMNS
+    i = columns.index("wall_time")
+    return [row[:i] + row[i + 1:] for row in rows]
 
 
 def test_same_config_same_curves():
@@ -79,11 +81,12 @@ def test_rows_have_the_stores_columns():
 
 def test_epoch_rows_carry_loss_val_loss_metric_and_val_metric():
     outcome, steps, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=3))
-    for epoch, (e, lr, loss, val, metric, val_metric, wall) in enumerate(epochs):
+    for epoch, (e, lr, loss, val, metric, val_metric, wall, val_at_y, val_metric_at_y) in enumerate(epochs):
         batch_losses = [s[3] for s in steps if s[1] == epoch]
         assert e == epoch and lr == pytest.approx(0.003)
         assert loss == pytest.approx(np.mean(batch_losses), rel=1e-4)  # 5 full batches
         assert val > 0 and 0 <= metric <= 1 and 0 <= val_metric <= 1 and wall > 0
+        assert val_at_y is None and val_metric_at_y is None  # Adam's weights are where it is evaluated
     assert len({e[5] for e in epochs}) > 1  # measured each epoch, not a constant
 
 

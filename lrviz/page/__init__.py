@@ -10,6 +10,7 @@ import sys
 
 import streamlit as st
 
+from lrviz import optimizers
 from lrviz.schedules import FAMILIES, family_id
 
 from . import widgets
@@ -42,8 +43,7 @@ def main() -> None:
             sync_url(config)
         fam = FAMILIES[family_id(config["schedule"])]
         st.markdown(f"#### {fam.label} · {config['training']['epochs']} epochs × {steps_per_epoch:,} steps "
-                    f"· batch {config['training']['batch_size']} · Adam β₁={config['optimizer']['beta_1']:g}, "
-                    f"β₂={config['optimizer']['beta_2']:g}")
+                    f"· batch {config['training']['batch_size']} · {optimizers.title(config['optimizer'])}")
     # Only the open tab runs (on_change="rerun"): a first visit draws the preview alone, sooner.
     preview, train, experiments, runs, downloads = st.tabs(TABS, key="main.tab", on_change="rerun")
     if preview.open:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lrviz import figures, panels
+from lrviz import figures, optimizers, panels
 from lrviz.params import ConfigError
 from lrviz.schedules import FAMILIES, check_on_run, check_schedule, coverage, family_id, pitfalls
 
@@ -51,7 +51,7 @@ def preview_tab(cfg, spe) -> None:
                                                    ("peak lr", lr.max(), "The highest rate of the run."))):
         col.metric(label, widgets.fmt(value), help=f"{why} Exact: {value!r}")
     with st.expander("Why warmup helps Adam early on", icon=":material/trending_up:"):
-        beta_2 = cfg["optimizer"]["beta_2"]
+        beta_2 = optimizers.settings(cfg["optimizer"])["beta_2"]
         st.plotly_chart(figures.warmup_figure(beta_2, columns["step"], lr), key="preview.warmup",
                         config={"displaylogo": False})
         st.caption(f"Adam divides each step by √v̂, a running mean of squared gradients over about 1/(1−β₂) = "

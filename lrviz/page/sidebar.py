@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lrviz import config as cfgmod
-from lrviz import data, figures, panels, presets, uploads
+from lrviz import data, figures, optimizers, panels, presets, uploads
 from lrviz.params import ConfigError
 
 from . import widgets
@@ -28,14 +28,19 @@ def sidebar(cfg) -> None:
     widgets.schedule_widgets("s", "schedule")
     defaults = cfgmod.default()
     for panel in panels.PANELS:
-        widgets.ensure_state(panels.param_state(panel.params, panel.section, defaults[panel.section]))
+        widgets.ensure_state(panels.param_state(panel.params, panel.section, panels.panel_values(defaults, panel.section)))
         box = st.expander(panel.title, expanded=panel.section == "optimizer", key=f"panel.{panel.section}",
                           on_change="rerun")
         if box.open:  # a closed panel's widgets are not drawn (a sooner first page); keep() holds their values
             with box:
-                widgets.params_widgets(panel.params, panel.section, panel.section)
+                widgets.params_widgets(panels.shown(panel, st.session_state.get), panel.section, panel.section)
                 if panel.section == "data":
                     csv_upload()
+                if panel.section == "optimizer" and st.session_state.get("optimizer.class_name") == optimizers.SCHEDULE_FREE:
+                    st.caption("Schedule-free AdamW (Defazio et al. 2024) needs no decay: it trains at y, a blend of "
+                               "its step sequence z and their running average x, and is validated at x — both "
+                               "val_losses are recorded. Pair it with the Constant schedule (a schedule still "
+                               "applies on top of it if you choose one).")
     with st.expander("Charts", expanded=True):
         chart_options()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import ConfigError
+from ..params import ConfigError, keras_form
 from .base import EPOCH, METRIC, STEP, Family, Pitfall, Timeline
 
 KERAS_MODULE = "keras.optimizers.schedules"
@@ -75,24 +75,8 @@ def check_schedule(raw, where: str = "schedule") -> dict:
 
 
 def _check_keras_form(raw: dict, where: str) -> dict:
-    for key in raw:
-        if key not in ("class_name", "config", "module", "registered_name"):
-            raise ConfigError(f"{where}.{key}", raw[key],
-                              "unknown key; allowed keys: class_name, config, module, registered_name")
-    name = raw["class_name"]
-    fam = FAMILIES.get(name) if isinstance(name, str) else None
-    if fam is None or not fam.keras_class:
-        names = ", ".join(sorted(f.id for f in FAMILIES.values() if f.keras_class))
-        raise ConfigError(f"{where}.class_name", name, f"allowed: {names}")
-    if raw.get("module", KERAS_MODULE) != KERAS_MODULE:
-        raise ConfigError(f"{where}.module", raw["module"], f"allowed: {KERAS_MODULE!r}")
-    if raw.get("registered_name") not in (None, name):
-        raise ConfigError(f"{where}.registered_name", raw["registered_name"], f"allowed: null or {name!r}")
-    config = raw.get("config", {})
-    if isinstance(config, dict) and "name" in config:
-        if not isinstance(config["name"], str) or len(config["name"]) > 100:
-            raise ConfigError(f"{where}.config.name", config["name"], "allowed: a short string")
-        config = {k: v for k, v in config.items() if k != "name"}
+    name, config = keras_form(raw, where, [f.id for f in FAMILIES.values() if f.keras_class], KERAS_MODULE)
+    fam = FAMILIES[name]
     checked = fam.section.check(config, f"{where}.config")
     if fam.check:
         fam.check(checked, f"{where}.config")
