@@ -19,22 +19,38 @@ def step_size(step, lr, beta_1: float, beta_2: float) -> np.ndarray:
         return np.asarray(lr) * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
 
 
-def schedule_free_step_size(step, lr, warmup_steps: int) -> np.ndarray:
-    """Schedule-free AdamW's step size on z: the rate times its own warmup min(t/warmup_steps, 1).
-    It keeps no first moment, so no 1−β1^t; its √v̂ is bias-corrected, so no √(1−β2^t) either."""
+def schedule_free_warmup(step, warmup_steps: int) -> np.ndarray:
+    """Schedule-free AdamW's own warmup, a factor on the rate: min(t / warmup_steps, 1)."""
     t = np.asarray(step, dtype=np.float64) + 1.0
-    return np.asarray(lr) * (np.minimum(t / warmup_steps, 1.0) if warmup_steps > 0 else 1.0)
+    return np.minimum(t / warmup_steps, 1.0) if warmup_steps > 0 else np.ones_like(t)
 
 
-def optimizer_step_size(step, lr, section: dict) -> tuple[str, np.ndarray]:
-    """(what it is, the values) of the step size the config's optimizer takes at each step."""
+def _betas(section: dict) -> tuple[float, float]:
+    """(β1, β2) as the bias correction sees them: schedule-free AdamW keeps no first moment to
+    correct (its β1 blends z and x), so its β1 there is 0."""
     from . import optimizers
 
     opt = optimizers.settings(section)
+    first = 0.0 if optimizers.class_name(section) == optimizers.SCHEDULE_FREE else opt["beta_1"]
+    return first, opt["beta_2"]
+
+
+def bias_correction(step, section: dict) -> np.ndarray:
+    """The factor bias correction puts on the rate at each step: Adam's √(1−β2^t)/(1−β1^t),
+    schedule-free AdamW's √(1−β2^t)."""
+    return step_size(step, 1.0, *_betas(section))
+
+
+def optimizer_step_size(step, lr, section: dict) -> tuple[str, np.ndarray]:
+    """(what it is, the values) of the step the config's optimizer takes along its raw moments'
+    direction: the rate times the bias correction (times schedule-free AdamW's own warmup)."""
+    from . import optimizers
+
     if optimizers.class_name(section) == optimizers.SCHEDULE_FREE:
-        return ("schedule-free step size lr·min(t/warmup_steps, 1)",
-                schedule_free_step_size(step, lr, opt["warmup_steps"]))
-    return "Adam step size α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)", step_size(step, lr, opt["beta_1"], opt["beta_2"])
+        warmup = schedule_free_warmup(step, optimizers.settings(section)["warmup_steps"])
+        return ("schedule-free step size lr·min(t/warmup_steps, 1)·√(1−β₂ᵗ)",
+                step_size(step, np.asarray(lr) * warmup, *_betas(section)))
+    return "Adam step size α_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)", step_size(step, lr, *_betas(section))
 
 
 def rectification(step, beta_2: float) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""`python -m lrviz curve|train|script|lr-find CONFIG.json`, `python -m lrviz sweep SWEEP.json`:
-what the page does, headless.
+"""`python -m lrviz curve|train|script|lr-find CONFIG.json`, `python -m lrviz sweep SWEEP.json`,
+`python -m lrviz lesson [ID]`: what the page does, headless.
 
 A bad config or file exits with code 2 and one line on stderr that names the field.
 """
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--out", help="results CSV (default: standard output)")
     w.add_argument("--workers", type=int, help="worker processes (default: $LRVIZ_WORKERS, else one per core)")
     w.add_argument("--name", help="the sweep's name in the page's lists")
+    n = sub.add_parser("lesson", help="a lesson from the papers: a seeded A/B, and what it showed here")
+    n.add_argument("lesson", nargs="?", help="its id (without one: the list)")
+    n.add_argument("--out", help="results CSV (default: standard output)")
+    n.add_argument("--workers", type=int, help="worker processes (default: $LRVIZ_WORKERS, else one per core)")
+    n.add_argument("--name", help="the A/B's name in the page's lists (default: the lesson's title)")
     return p
 
 
@@ -129,21 +134,53 @@ def sweep(raw, args) -> int:
     """Queue the sweep's runs on a local pool (stored like the page's), show a progress bar,
     write one results row per run. Ctrl-C stops the whole sweep and writes what it recorded.
     Exit 0 when it ran to the end (a diverged cell is a result), 1 when every run failed."""
+    from .experiments import sweep as sweepmod
+
+    return _experiment("sweep", raw, sweepmod.check(raw), args)[0]
+
+
+def lesson(raw, args) -> int:
+    """A lesson from the papers (lrviz.lessons): its A/B on a local pool, one results row per
+    run, then what to look for and what the runs showed (the paired difference of final
+    val_loss, B − A, with its 95 % interval). Without an id: the list of lessons."""
+    from . import lessons
+    from .experiments import ab, groups
+
+    if args.lesson is None:
+        for item in lessons.LESSONS:
+            print(f"{item.id}: {item.title} ({item.paper})")
+        return 0
+    found = lessons.by_id().get(args.lesson)
+    if found is None:
+        raise ConfigError("lesson", args.lesson, "allowed: one of " + ", ".join(lessons.by_id()))
+    spec = found.spec()
+    code, pool_store, group = _experiment("ab", spec, ab.check(spec), args, args.name or found.title)
+    if group is not None:
+        values = {(r["arm"], r["seed"]): r["final_val_loss"] for r in _rows(groups.results(pool_store, group))}
+        print(f"lrviz: {found.title} ({found.paper})\nWhat to look for: {found.look_for}\n"
+              f"What these runs show: {ab.verdict(ab.compare(values), seeds=len(spec['seeds']))}", file=sys.stderr)
+    return code
+
+
+def _rows(cols: dict) -> list[dict]:
+    return [dict(zip(cols, row)) for row in zip(*cols.values())]
+
+
+def _experiment(kind: str, raw: dict, plan, args, name: str | None = None):
+    """(exit code, the store, the group or None) of an experiment run here to its end."""
     import time
 
     from tqdm import tqdm
 
     from .exports import write_csv
     from .experiments import groups
-    from .experiments import sweep as sweepmod
     from .pool import Pool
 
-    plan = sweepmod.check(raw)
     pool = Pool(max_workers=_positive(args.workers, "--workers"))
     group = None
     try:
-        group = groups.start(pool, "sweep", raw, plan, args.name)
-        print(f"lrviz: sweep {group}: {len(plan.runs)} runs on {pool.max_workers} workers, stored in "
+        group = groups.start(pool, kind, raw, plan, name or getattr(args, "name", None))
+        print(f"lrviz: {kind} {group}: {len(plan.runs)} runs on {pool.max_workers} workers, stored in "
               f"{pool.store.path}", file=sys.stderr)
         with tqdm(total=len(plan.runs), unit="run", file=sys.stderr, dynamic_ncols=True) as bar:
             while True:
@@ -161,30 +198,31 @@ def sweep(raw, args) -> int:
             while time.monotonic() < deadline and any(r["status"] in ("queued", "running")
                                                       for r in pool.store.group_runs(group)):
                 time.sleep(0.05)
-        print("lrviz: sweep stopped", file=sys.stderr)
+        print(f"lrviz: {kind} stopped", file=sys.stderr)
         interrupted = True
     else:
         interrupted = False
     finally:
         pool.shutdown()
     if group is None:
-        return 130
+        return 130, pool.store, None
     cols = groups.results(pool.store, group)
     with _output(args.out) as out:
         write_csv(groups.csv_columns(cols), out)
     statuses = cols["status"]
-    print(f"lrviz: sweep {group}: " + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses)),
+    print(f"lrviz: {kind} {group}: " + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses)),
           file=sys.stderr)
-    return 130 if interrupted else 1 if all(s == "failed" for s in statuses) else 0
+    return (130 if interrupted else 1 if all(s == "failed" for s in statuses) else 0), pool.store, group
 
 
-COMMANDS = {"curve": curve, "train": train, "script": script, "lr-find": lr_find, "sweep": sweep}
+COMMANDS = {"curve": curve, "train": train, "script": script, "lr-find": lr_find, "sweep": sweep, "lesson": lesson}
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        source = cfgmod.read_json(args.sweep, "sweep") if args.command == "sweep" else cfgmod.load(args.config)
+        source = cfgmod.read_json(args.sweep, "sweep") if args.command == "sweep" else \
+            None if args.command == "lesson" else cfgmod.load(args.config)
         return COMMANDS[args.command](source, args)
     except ConfigError as exc:
         print(f"lrviz: error: {exc}", file=sys.stderr)

@@ -240,6 +240,7 @@ class RunTrace:
     run_id: int | None = None
     width: int = 1  # steps per point pair in `steps`
     means: dict[str, np.ndarray] = field(default_factory=_empty)  # step, epoch, wall_time, loss
+    inside: dict[str, np.ndarray] = field(default_factory=_empty)  # store.INSIDE_READ: the optimizer's measures
 
     @property
     def last_step(self) -> int:
@@ -423,6 +424,48 @@ def metric_figure(traces: list[RunTrace], x: str = "epoch", title: str | None = 
     one = names.pop() if len(names) == 1 else None
     layout = _layout(title or f"{one or 'metric'} per epoch", METRIC_TITLES.get(one, "metric"),
                      xtitle=X_AXES[x])
+    return _figure(lines, layout)
+
+
+INSIDE_ROWS = (  # the inside figure's rows, top to bottom: (y axis title, log scale)
+    ("‖Δθ‖ / ‖θ‖ per layer", True), ("step |Δθ| per parameter", True), ("gradient norm", True),
+    ("bias correction", False))
+STEP_PARTS = (("step_median", "median"), ("step_p90", "90th percentile"), ("step_max", "largest"))
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def inside_figure(traces: list[RunTrace], x: str = "step", title: str = "Inside the optimizer, step by step"):
+    """What the optimizer did at every step (lrviz.inside, read as Store.inside gives it): each
+    layer's update-to-weight ratio, the median, 90th percentile and largest per-parameter step,
+    the gradient's norm and the bias correction on the rate, in four rows over one x axis. One
+    run: a colour per line; several: a colour per run, a dash per line."""
+    several, lines = len(traces) > 1, []
+    for i, t in enumerate(traces):
+        rows = t.inside
+        if not len(rows.get("step", ())):
+            continue
+        sx, group = _step_x(t, x, rows), _group(t)
+        layers = [c for c in rows if c.startswith("update_ratio_") and np.isfinite(rows[c]).any()]
+        parts = [(c, f"layer {c.rsplit('_', 1)[1]}" + (" (output)" if c == layers[-1] else ""), 1)
+                 for c in layers] + [(c, f"step |Δθ|: {name}", 2) for c, name in STEP_PARTS] + \
+                [("grad_norm", "gradient norm", 3), ("bias_correction", "bias correction on the rate", 4)]
+        row_count = {}
+        for column, name, row in parts:
+            j = row_count[row] = row_count.get(row, -1) + 1
+            color, dash = (COLORS[i % len(COLORS)], DASHES[j % len(DASHES)]) if several else \
+                (COLORS[j % len(COLORS)], "solid")
+            lines.append(_line(sx, rows[column], name, color, dash, yaxis=f"y{'' if row == 1 else row}",
+                               width=1.5, **group))
+    layout = _layout(title, INSIDE_ROWS[0][0], INSIDE_ROWS[0][1], height=900, xtitle=X_AXES[x])
+    gap, share = 0.04, 1.0 / len(INSIDE_ROWS)
+    for r, (name, log) in enumerate(INSIDE_ROWS):
+        axis = layout["yaxis"] if r == 0 else {}
+        axis.update(title=dict(text=name), type="log" if log else "linear", exponentformat="power",
+                    domain=[1 - (r + 1) * share + gap / 2, 1 - r * share - gap / 2])
+        if r:
+            axis["anchor"] = "x"
+            layout[f"yaxis{r + 1}"] = axis
+    layout["xaxis"]["anchor"] = f"y{len(INSIDE_ROWS)}"
     return _figure(lines, layout)
 
 

@@ -72,6 +72,7 @@ OPTIMIZER_CLASS = Param("class_name", optimizers.ADAM, "choice", "Adam follows t
                         "ScheduleFreeAdamW needs none: it averages its iterates and is meant to run at a "
                         "constant rate (its own warmup_steps aside), validated at the average.",
                         choices=optimizers.CLASSES)
+CLASS_WAS = "optimizer.class_name.was"  # the class the panel showed last: a change is a switch
 # Every optimizer's Params on one panel under one key each: switching class keeps the betas.
 OPTIMIZER_PARAMS = (OPTIMIZER_CLASS, *{p.name: p for s in optimizers.SECTIONS.values() for p in s.params}.values())
 
@@ -293,6 +294,7 @@ def config_state(cfg: dict, unit: str = "steps") -> dict:
     out = schedule_state(cfg["schedule"], "s", span_of(cfg, unit))
     for panel in PANELS:
         out.update(param_state(panel.params, panel.section, panel_values(cfg, panel.section)))
+    out[CLASS_WAS] = out[f"optimizer.{OPTIMIZER_CLASS.name}"]  # a loaded class is no switch (class_switch)
     out["data.path"] = cfg["data"].get("path")
     return out
 
@@ -311,6 +313,21 @@ def shown(panel: Panel, get) -> tuple[Param, ...]:
     kind = get(f"optimizer.{OPTIMIZER_CLASS.name}", optimizers.ADAM)
     names = set(optimizers.SECTIONS.get(kind, optimizers.SECTIONS[optimizers.ADAM]).defaults())
     return tuple(p for p in panel.params if p is OPTIMIZER_CLASS or p.name in names)
+
+
+def class_switch(get, old: str, new: str) -> dict:
+    """Widget values to change when the optimizer panel switches from class `old` to `new`: a
+    setting still at the old class's default takes the new class's (Adam's epsilon is 1e-7,
+    schedule-free AdamW's 1e-8); one the user set stays."""
+    if old not in optimizers.SECTIONS or new not in optimizers.SECTIONS or old == new:
+        return {}
+    was = optimizers.SECTIONS[old].defaults()
+    out = {}
+    for p in optimizers.SECTIONS[new].params:
+        key = f"optimizer.{p.name}"
+        if p.name in was and was[p.name] != p.default and get(key, None) == to_widget(p, was[p.name]):
+            out.update(param_state((p,), "optimizer", {p.name: p.default}))
+    return out
 
 
 def span_of(cfg: dict, unit: str) -> Span:

@@ -31,7 +31,9 @@ from . import model as modelmod
 from .config import batches
 from .executor import block_key
 from .schedules import keras_learning_rate
-from .train import Ledger, Outcome, Watch, chunk_size
+from .inside import WIDTH as INSIDE_WIDTH
+from .inside import Inside
+from .train import Ledger, Outcome, Watch, chunk_size, correction_of
 
 
 class Replicas(keras.optimizers.schedules.LearningRateSchedule):
@@ -122,6 +124,10 @@ class Stack(keras.Model):
         self.task = task
         for blk in self._blocks:  # variables may not be created inside the graph loop
             blk.adam.build(blk.variables)
+        self.insides = [Inside([[k, b] for k, b in zip(blk.kernels, blk.biases)], blk.end - blk.start)
+                        for blk in self._blocks]
+        self.feed.sample = tf.Variable(tf.zeros([chunk, len(seeds), max(i.sample for i in self.insides)]),
+                                       trainable=False)
 
     def losses_of(self, y, pred):
         """Each replica's loss over its batch, as Keras's compiled loss computes one run's."""
@@ -152,7 +158,7 @@ class Stack(keras.Model):
         order = f.order.read_value()
         n = tf.minimum(f.chunk, f.steps_per_epoch - pos)
 
-        def body(i):
+        def body(i, states):
             rows = order[:, (pos + i) * f.batch_size:(pos + i + 1) * f.batch_size]
             x, y = tf.gather(f.X, rows), tf.gather(f.y, rows)
             lr = self.rates()
@@ -164,14 +170,21 @@ class Stack(keras.Model):
                              tape.gradient(total, self.trainable_variables)))
             for blk in self._blocks:
                 blk.adam.apply([grads[v.path] for v in blk.variables], blk.variables)
+            states = [inside.step(i, state, [grads[v.path] for v in inside.variables])
+                      for inside, state in zip(self.insides, states)]
             size = tf.cast(tf.shape(x)[1], tf.float32)
             f.loss_sum.assign_add(tf.cast(losses, tf.float32) * size)
             f.metric_sum.assign_add(self.metric_sums(y, pred))
             f.count.assign_add(size)
             f.record[i].assign(tf.concat([lr, tf.cast(losses, tf.float32)], axis=0))
-            return (i + 1,)
+            return i + 1, states
 
-        tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
+        _, states = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), [inside.begin() for inside in self.insides]))
+        measured = [inside.measures(state) for inside, state in zip(self.insides, states)]
+        f.inside[:n].assign(tf.concat([m for m, _ in measured], axis=1))
+        width = f.sample.shape[-1]  # each block's sample, NaN-padded to the widest
+        f.sample[:n].assign(tf.concat([tf.pad(s, [[0, 0], [0, 0], [0, width - s.shape[-1]]], constant_values=np.nan)
+                                       for _, s in measured], axis=1))
         return {"steps": n}  # Keras wants some output; the ledgers read the record
 
     def epoch_values(self, logs, metric: str):
@@ -208,6 +221,7 @@ class _Feed:
         self.steps_per_epoch = batches(self.rows, batch_size)
         self.order = tf.Variable(tf.zeros([k, self.rows], tf.int32), trainable=False)
         self.record = tf.Variable(tf.zeros([chunk, 2 * k]), trainable=False)  # each replica's rate, then loss
+        self.inside = tf.Variable(tf.fill([chunk, k, INSIDE_WIDTH], np.nan), trainable=False)  # lrviz.inside's
         self.loss_sum = tf.Variable(tf.zeros([k]), trainable=False)
         self.metric_sum = tf.Variable(tf.zeros([k]), trainable=False)
         self.count = tf.Variable(0.0, trainable=False)
@@ -254,7 +268,7 @@ def _run(cfgs, sinks, stops, on_start):
     model.compile(optimizer=blocks[0][2], jit_compile=False)
     chunk = chunk_size(max(sum(k.size + b.size for k, b in w) for w in weights), batch * len(cfgs), spe)
     model.attach(data, batch, [c["training"]["seed"] for c in cfgs], chunk, data.task)
-    ledgers = [Ledger(sink, stop) for sink, stop in zip(sinks, stops)]
+    ledgers = [Ledger(sink, stop, correction=correction_of(c)) for c, sink, stop in zip(cfgs, sinks, stops)]
     ticks = tf.data.Dataset.from_tensors(0).repeat()
     try:
         model.fit(ticks, epochs=first["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),

@@ -23,13 +23,20 @@ FINISHED = ("done", "stopped", "diverged", "failed", "interrupted")
 # every reader use these tuples in this order. wall_time: seconds since training began when the
 # step (the epoch, its validation included) finished. metric / val_metric: accuracy or MAE,
 # as the run's `metric` says; val_ columns are None without validation data.
-STEP_COLUMNS = ("step", "epoch", "learning_rate", "loss", "wall_time")
+MAX_LAYERS = 9  # Dense layers: config's 8 hidden ones at most, and the head
+# Inside the optimizer at each step (lrviz.inside): the gradient's norm, Adam's bias-correction
+# factor, the median, 90th percentile and largest per-parameter step |Δθ|, and each Dense
+# layer's update-to-weight ratio ‖Δθ‖/‖θ‖ (update_ratio_1 is the first hidden layer).
+INSIDE_COLUMNS = ("grad_norm", "bias_correction", "step_median", "step_p90", "step_max",
+                  *(f"update_ratio_{i}" for i in range(1, MAX_LAYERS + 1)))
+STEP_COLUMNS = ("step", "epoch", "learning_rate", "loss", "wall_time", *INSIDE_COLUMNS)
+INSIDE_READ = ("step", "first", "wall_time", *INSIDE_COLUMNS)  # Store.inside's columns
 EPOCH_COLUMNS = ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time",
                  "val_loss_at_y", "val_metric_at_y")
 # Columns only some runs have (None in all of another run's rows): a run's CSV leaves them out
-# where it has none. _at_y: schedule-free AdamW's validation at its training point y (its
+# where it has none (a run of fewer layers, a run recorded before they existed). _at_y: schedule-free AdamW's validation at its training point y (its
 # val_loss and val_metric are at the average x, where the method is meant to be evaluated).
-SOME_RUNS = ("val_loss_at_y", "val_metric_at_y")
+SOME_RUNS = ("val_loss_at_y", "val_metric_at_y", *INSIDE_COLUMNS)
 # A run's steps summarised in at most SUMMARY_BUCKETS buckets of bucket_width(total_steps)
 # consecutive steps, kept as rows arrive: what the charts draw, read in milliseconds however
 # long the run. A chart draws each bucket's lowest and highest value (figures.MAX_POINTS in all,
@@ -55,7 +62,7 @@ CREATE TABLE IF NOT EXISTS groups (
     created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS steps (
     run_id INTEGER NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
-    learning_rate REAL, loss REAL, wall_time REAL, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
+    learning_rate REAL, loss REAL, wall_time REAL, {INSIDE}, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, learning_rate REAL, loss REAL,
     val_loss REAL, metric REAL, val_metric REAL, wall_time REAL, val_loss_at_y REAL, val_metric_at_y REAL,
@@ -64,10 +71,10 @@ CREATE TABLE IF NOT EXISTS buckets (
     run_id INTEGER NOT NULL, bucket INTEGER NOT NULL, step_first INTEGER NOT NULL, step_last INTEGER NOT NULL,
     n INTEGER NOT NULL, lr_min REAL, lr_max REAL, loss_min REAL, loss_max REAL, loss_sum REAL NOT NULL,
     loss_n INTEGER NOT NULL, wall_min REAL, wall_max REAL, PRIMARY KEY (run_id, bucket)) WITHOUT ROWID;
-"""
+""".replace("{INSIDE}", ", ".join(f"{c} REAL" for c in INSIDE_COLUMNS))
 # Columns added since the first schema: a store file written before them gains them on open
 # (their old rows read None).
-ADDED_COLUMNS = {"steps": (("wall_time", "REAL"),),
+ADDED_COLUMNS = {"steps": (("wall_time", "REAL"), *((c, "REAL") for c in INSIDE_COLUMNS)),
                  "epochs": (("val_metric", "REAL"), ("val_loss_at_y", "REAL"), ("val_metric_at_y", "REAL")),
                  "runs": (("group_id", "INTEGER"), ("cell", "TEXT"), ("node", "TEXT"), ("owner", "TEXT"))}
 
@@ -377,6 +384,18 @@ class Store:
             self._summarise_stored(run_id)
             return self.summary(run_id, after)
         return {c: list(v) for c, v in zip(SUMMARY_COLUMNS, zip(*rows))} if rows else {c: [] for c in SUMMARY_COLUMNS}
+
+    def inside(self, run_id: int, width: int, after: int = -1) -> dict[str, list]:
+        """INSIDE_READ columns of the steps after `after`: wall_time and INSIDE_COLUMNS, each the
+        mean over its bucket of `width` steps (the step itself at width 1; NULLs left out), with
+        "step" the bucket's middle step and "first" its first: what the charts draw, however long
+        the run."""
+        means = ", ".join(f"AVG({c})" for c in ("wall_time", *INSIDE_COLUMNS))
+        rows = self._read(f"SELECT (MIN(step) + MAX(step)) / 2.0, MIN(step), {means} FROM steps"
+                          " WHERE run_id = ? AND step > ? GROUP BY step / ? ORDER BY step / ?",
+                          (run_id, after, width, width))
+        names = INSIDE_READ
+        return {c: list(v) for c, v in zip(names, zip(*rows))} if rows else {c: [] for c in names}
 
     def _add_buckets(self, db, run_id: int, rows: list[tuple]) -> None:
         """Fold step rows (run_id first, as _append holds them) into their buckets, inside

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .figures import RunTrace, columns
-from .store import EPOCH_COLUMNS, FINISHED, SUMMARY_COLUMNS, bucket_width
+from .store import EPOCH_COLUMNS, FINISHED, INSIDE_READ, SUMMARY_COLUMNS, bucket_width
 
 BUDGET_BYTES = 64 * 2**20  # the least recently drawn runs are dropped beyond this (read again if asked)
 
@@ -25,11 +25,12 @@ class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     summary: dict = field(default_factory=dict)
     epochs: dict = field(default_factory=dict)
+    inside: dict = field(default_factory=dict)  # Store.inside's columns
     complete: bool = False  # finished, and read after it finished
     drawn: tuple = ({}, {})  # (steps, means) as RunTrace holds them
 
     def nbytes(self) -> int:
-        arrays = {id(a): a for part in (self.summary, self.epochs, *self.drawn) for a in part.values()}
+        arrays = {id(a): a for part in (self.summary, self.epochs, self.inside, *self.drawn) for a in part.values()}
         return sum(a.nbytes for a in arrays.values())  # a short run draws the summary's own arrays
 
 
@@ -56,7 +57,8 @@ class Traces:
                 entry.complete = finished
             trace = RunTrace(str(run.get("name") or run_id), _spe(run), run.get("metric"),
                              steps=entry.drawn[0], epochs=entry.epochs, total_steps=run.get("total_steps"),
-                             run_id=run_id, width=bucket_width(run.get("total_steps")), means=entry.drawn[1])
+                             run_id=run_id, width=bucket_width(run.get("total_steps")), means=entry.drawn[1],
+                             inside=entry.inside)
         if read:  # only a read grows the cache: the runs table asks for every run on every rerun
             self._evict()
         return trace
@@ -70,6 +72,14 @@ class Traces:
             entry.summary = {c: np.concatenate([entry.summary[c][keep], new[c]]) if entry.summary else new[c]
                              for c in SUMMARY_COLUMNS}
             entry.drawn = drawn(entry.summary, bucket_width(run.get("total_steps")), _spe(run))
+        # The last bucket of the optimizer's measures may have grown: read again from its start.
+        first = entry.inside.get("first", ())
+        since = int(first[-1]) - 1 if len(first) else -1
+        fresh = columns(self.store.inside(run["id"], bucket_width(run.get("total_steps")), since), INSIDE_READ)
+        if fresh and len(fresh["step"]):
+            keep = entry.inside["first"] < fresh["first"][0] if entry.inside else None
+            entry.inside = {c: np.concatenate([entry.inside[c][keep], fresh[c]]) if entry.inside else fresh[c]
+                            for c in INSIDE_READ}
         after = int(entry.epochs["epoch"][-1]) if len(entry.epochs.get("epoch", ())) else -1
         more = columns(self.store.epochs(run["id"], after=after), EPOCH_COLUMNS)
         if more and len(more["epoch"]):

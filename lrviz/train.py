@@ -12,6 +12,7 @@ the last one of an epoch smaller: the generated script trains the very same run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -53,11 +54,14 @@ try:  # small models run fastest on one thread, and workers share the cores side
 except RuntimeError:
     pass  # TensorFlow already ran something in this process: keep its threads
 
+from . import adam  # noqa: E402
 from . import data as datamod  # noqa: E402
 from .config import batches  # noqa: E402
 from . import model as modelmod  # noqa: E402
 from . import optimizers  # noqa: E402
 from .experiments.range_test import Explosion  # noqa: E402
+from .inside import WIDTH as INSIDE_WIDTH  # noqa: E402
+from .inside import Inside, with_quantiles  # noqa: E402
 from .schedules import FAMILIES, family_id, params_of  # noqa: E402
 from .store import EPOCH_COLUMNS  # noqa: E402
 
@@ -82,8 +86,11 @@ class Recorder(keras.Sequential):
     index in `record`; the rate is read before `apply` increments `iterations`.
     """
 
-    def attach(self, data: datamod.Data, batch_size: int, seed: int, chunk: int) -> None:
+    def attach(self, data: datamod.Data, batch_size: int, seed: int, chunk: int, inside: bool = True) -> None:
+        """inside: record lrviz.inside's measures at every step (off: only to measure their cost)."""
         self.feed = _Feed(data, batch_size, seed, chunk)
+        self.inside = Inside([layer.trainable_variables for layer in self.layers], 1) if inside else None
+        self.feed.sample = tf.Variable(tf.zeros([chunk, 1, self.inside.sample if inside else 0]), trainable=False)
         # Variables may not be created inside the graph loop: build everything lazy now.
         x, y = self.feed.X[:1], self.feed.y[:1]
         self.optimizer.build(self.trainable_variables)
@@ -98,7 +105,7 @@ class Recorder(keras.Sequential):
         order = f.order.read_value()  # this epoch's, set by _EpochOrder before its first chunk
         n = tf.minimum(f.chunk, f.steps_per_epoch - pos)
 
-        def body(i):
+        def body(i, state):
             rows = order[(pos + i) * f.batch_size:(pos + i + 1) * f.batch_size]
             x, y = tf.gather(f.X, rows), tf.gather(f.y, rows)
             lr = tf.cast(opt.learning_rate, tf.float32)
@@ -106,12 +113,20 @@ class Recorder(keras.Sequential):
                 y_pred = self(x, training=True)
                 loss = self._compute_loss(x=x, y=y, y_pred=y_pred, training=True)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-            opt.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+            grads = tape.gradient(loss, self.trainable_variables)
+            opt.apply(grads, self.trainable_variables)
             self.compute_metrics(x, y, y_pred)
             f.record[i].assign(tf.stack([lr, tf.cast(loss, tf.float32)]))
-            return (i + 1,)
+            if self.inside:
+                by_path = {v.path: g for v, g in zip(self.trainable_variables, grads)}
+                state = self.inside.step(i, state, [by_path[v.path] for v in self.inside.variables])
+            return i + 1, state
 
-        tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
+        _, state = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), self.inside.begin() if self.inside else ()))
+        if self.inside:
+            measured, sample = self.inside.measures(state)
+            f.inside[:n].assign(measured)
+            f.sample[:n].assign(sample)
         return self.get_metrics_result()
 
     def epoch_values(self, logs, metric: str):
@@ -162,6 +177,7 @@ class _Feed:
         self.seed = seed
         self.order = tf.Variable(tf.range(self.rows), trainable=False)
         self.record = tf.Variable(tf.zeros([chunk, 2]), trainable=False)
+        self.inside = tf.Variable(tf.fill([chunk, 1, INSIDE_WIDTH], np.nan), trainable=False)
 
 
 def chunk_size(params: int, batch_size: int, spe: int) -> int:
@@ -184,8 +200,9 @@ class Ledger:
     recorded steps it keeps (up to a non-finite loss, an explosion or Stop), how it ends, and
     the rows it hands to its sink."""
 
-    def __init__(self, sink, stop, stop_factor: float | None = None):
-        self.sink, self.stop = sink, stop
+    def __init__(self, sink, stop, stop_factor: float | None = None, correction=None):
+        """correction(steps): the optimizer's bias correction at those steps (adam.bias_correction)."""
+        self.sink, self.stop, self.correction = sink, stop, correction
         self.explosion = Explosion(stop_factor) if stop_factor else None
         self.steps = self.epochs = 0
         self.status, self.error = "done", None
@@ -198,8 +215,9 @@ class Ledger:
     def outcome(self) -> Outcome:
         return Outcome(self.status, self.error, self.steps, self.epochs)
 
-    def chunk(self, epoch: int, steps_per_epoch: int, lr, loss, wall) -> None:
-        """The steps of one graph call: (rate, loss, wall time) each; nothing once ended."""
+    def chunk(self, epoch: int, steps_per_epoch: int, lr, loss, wall, inside=None) -> None:
+        """The steps of one graph call: (rate, loss, wall time) each, and lrviz.inside's measures
+        ([steps, INSIDE_WIDTH], NaN where not recorded); nothing once ended."""
         if not self.live:
             return
         n = len(loss)
@@ -217,8 +235,15 @@ class Ledger:
             self.status = "stopped"
         if self.steps == epoch * steps_per_epoch and n:
             self.epoch_lr = float(lr[0])  # the rate of the epoch's first step
-        self._hand(list(zip(range(self.steps, self.steps + n), [epoch] * n, np.asarray(lr[:n]).tolist(),
-                            np.asarray(loss[:n]).tolist(), np.asarray(wall[:n]).tolist())), [])
+        steps = np.arange(self.steps, self.steps + n)
+        measured = np.full((n, INSIDE_WIDTH), np.nan) if inside is None else np.asarray(inside[:n], np.float64)
+        correction = self.correction(steps) if self.correction else np.full(n, np.nan)
+        # In INSIDE_COLUMNS order, the bias correction second; a value not measured is NaN,
+        # which the store keeps as NULL.
+        inside_rows = np.column_stack([measured[:, :1], correction, measured[:, 1:]]).tolist()
+        self._hand([(s, epoch, r, v, w, *m) for s, r, v, w, m in zip(
+            steps.tolist(), np.asarray(lr[:n]).tolist(), np.asarray(loss[:n]).tolist(),
+            np.asarray(wall[:n]).tolist(), inside_rows)], [])
         self.steps += n
 
     def _hand(self, step_rows, epoch_rows) -> None:
@@ -262,9 +287,10 @@ class Watch(keras.callbacks.Callback):
         # The chunk's batches ran inside one graph call, unseen: spread its time evenly over them.
         ends = time.perf_counter() - self.t0
         wall = self.chunk_start + (ends - self.chunk_start) * np.arange(1, n + 1) / n
+        inside = with_quantiles(f.inside.numpy()[:n], f.sample.numpy()[:n])  # [steps, runs, INSIDE_WIDTH]
         count = len(self.ledgers)
         for k, ledger in enumerate(self.ledgers):
-            ledger.chunk(self.epoch, f.steps_per_epoch, record[:, k], record[:, count + k], wall)
+            ledger.chunk(self.epoch, f.steps_per_epoch, record[:, k], record[:, count + k], wall, inside[:, k])
         self.steps += n
         self.model.stop_training = not any(ledger.live for ledger in self.ledgers)
 
@@ -289,13 +315,20 @@ def _loss_text(value: float) -> str:
     return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
-def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
+def correction_of(cfg: dict):
+    """The run's bias correction as a function of its steps (for its Ledger)."""
+    return functools.partial(adam.bias_correction, section=cfg["optimizer"])
+
+
+def run(cfg: dict, sink, stop=None, on_start=None, inside: bool = True) -> Outcome:
     """Train as the config says. sink(step_rows, epoch_rows) gets rows as they come, tuples
     in store.STEP_COLUMNS / EPOCH_COLUMNS order: steps (step, epoch, learning_rate, loss,
-    wall_time), epochs (epoch, learning_rate at its first step, loss, val_loss, metric,
-    val_metric, wall_time, val_loss_at_y, val_metric_at_y); wall_time in seconds since training
-    began, val_ values None without validation data, _at_y ones None but for schedule-free AdamW. stop: anything with is_set(). on_start(metric name) once the
-    data is loaded. A bad dataset raises ConfigError."""
+    wall_time, then store.INSIDE_COLUMNS), epochs (epoch, learning_rate at its first step, loss,
+    val_loss, metric, val_metric, wall_time, val_loss_at_y, val_metric_at_y); wall_time in
+    seconds since training began, val_ values None without validation data, _at_y ones None but
+    for schedule-free AdamW. stop: anything with is_set(). on_start(metric name) once the data
+    is loaded. inside: record lrviz.inside's measures (off only to measure what they cost). A
+    bad dataset raises ConfigError."""
     # Drop the last run's graphs. Without the full garbage collection it adds (~0.2 s a run);
     # Python's own collector and the pool's recycling of a grown worker keep memory bounded.
     keras.backend.clear_session(free_memory=False)
@@ -306,9 +339,10 @@ def run(cfg: dict, sink, stop=None, on_start=None) -> Outcome:
     batch = cfg["training"]["batch_size"]
     spe = batches(len(data.X_train), batch)
     chunk = chunk_size(model.count_params(), batch, spe)
-    model.attach(data, batch, cfg["training"]["seed"], chunk)
+    model.attach(data, batch, cfg["training"]["seed"], chunk, inside)
     family = FAMILIES[family_id(cfg["schedule"])]
-    ledger = Ledger(sink, stop, family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None)
+    ledger = Ledger(sink, stop, family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None,
+                    correction_of(cfg))
     watch = Watch([ledger], modelmod.metric_name(data.task), len(data.X_val) > 0)
     ticks = tf.data.Dataset.from_tensors(0).repeat()  # the data lives in the model; fit just ticks
     try:

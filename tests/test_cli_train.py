@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lrviz.schedules import make
+from lrviz.store import INSIDE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 # 200 samples, 20 % held out, batch 32: 5 steps per epoch, 3 epochs.
@@ -52,7 +53,8 @@ def test_the_epoch_csv_has_the_pages_columns_and_one_row_an_epoch(trained):
 def test_the_step_csv_has_the_pages_columns_and_one_row_a_step(trained):
     _, _, steps = trained
     rows = list(csv.reader(steps.open(newline="")))
-    assert rows[0] == ["step", "epoch", "learning_rate", "loss", "wall_time"]
+    # then what the optimizer did; a 16-16 MLP has three Dense layers, so three update ratios
+    assert rows[0] == ["step", "epoch", "learning_rate", "loss", "wall_time", *INSIDE_COLUMNS[:8]]
     assert [int(r[0]) for r in rows[1:]] == list(range(15))
     assert float(rows[1][2]) == float(np.float32(0.05))  # the float32 rate, written exactly
 
@@ -66,7 +68,7 @@ def test_stderr_names_each_file_written_with_its_rows_and_columns_then_the_statu
     done, epochs, steps = trained
     assert stderr_lines(done) == [
         f"lrviz: wrote {epochs}: 3 rows, columns epoch,learning_rate,loss,val_loss,accuracy,val_accuracy,wall_time",
-        f"lrviz: wrote {steps}: 15 rows, columns step,epoch,learning_rate,loss,wall_time",
+        f"lrviz: wrote {steps}: 15 rows, columns step,epoch,learning_rate,loss,wall_time," + ",".join(INSIDE_COLUMNS[:8]),
         "lrviz: run done after 3 epochs, 15 steps",
     ]
 

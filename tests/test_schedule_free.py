@@ -74,7 +74,8 @@ def test_the_preview_step_size_is_the_rate_times_its_own_warmup():
 
     label, size = optimizer_step_size(np.arange(40), np.full(40, 0.01), sf_config(warmup_steps=20)["optimizer"])
     assert "warmup" in label
-    np.testing.assert_allclose(size, 0.01 * np.minimum((np.arange(40) + 1) / 20, 1.0), rtol=1e-15)
+    t = np.arange(40) + 1
+    np.testing.assert_allclose(size, 0.01 * np.minimum(t / 20, 1.0) * np.sqrt(1 - 0.999 ** t), rtol=1e-14)
 
 
 # ---- training (imports TensorFlow) ----
@@ -191,3 +192,11 @@ def test_the_charts_draw_validation_at_x_solid_and_at_y_dotted_from_the_rows():
     assert lines["val_loss at the training weights y"].line.dash == "dot"
     names = [t.name for t in figures.metric_figure([trace]).data]
     assert names == ["accuracy", "val_accuracy at the average x", "val_accuracy at the training weights y"]
+
+
+def test_switching_class_gives_a_setting_still_at_its_default_the_new_classs_default():
+    adam = panels.config_state(config.default())
+    assert panels.class_switch(adam.get, "Adam", "ScheduleFreeAdamW") == {"optimizer.epsilon": 1e-8}
+    assert panels.class_switch({**adam, "optimizer.epsilon": 1e-5}.get, "Adam", "ScheduleFreeAdamW") == {}
+    back = panels.config_state(sf_config())
+    assert panels.class_switch(back.get, "ScheduleFreeAdamW", "Adam") == {"optimizer.epsilon": 1e-7}

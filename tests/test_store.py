@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from lrviz.params import ConfigError
-from lrviz.store import EPOCH_COLUMNS, STEP_COLUMNS, Store, StoreError, default_home
+from lrviz.store import EPOCH_COLUMNS, INSIDE_COLUMNS, STEP_COLUMNS, Store, StoreError, default_home
 
 CFG = {"schedule": {"kind": "constant", "learning_rate": 0.01}}
 
@@ -47,7 +47,7 @@ def test_incremental_reads(tmp_path):
     store.append_steps(rid, steps(5, 3, epoch=1))
     assert store.steps(rid, after=first["step"][-1]) == {
         "step": [5, 6, 7], "epoch": [1, 1, 1], "learning_rate": [0.01] * 3, "loss": [1 / 6, 1 / 7, 1 / 8],
-        "wall_time": [2.5, 3.0, 3.5]}
+        "wall_time": [2.5, 3.0, 3.5], **{c: [None] * 3 for c in INSIDE_COLUMNS}}
     assert store.steps(rid, after=7) == {c: [] for c in STEP_COLUMNS}
     store.append_epochs(rid, [(0, 0.01, 0.5, 0.6, 0.8, 0.7, 0.1), (1, 0.01, 0.4, None, 0.9, None, 0.2)])
     assert store.epochs(rid, after=0)["val_loss"] == [None]
@@ -59,10 +59,10 @@ def test_columns_come_back_in_the_one_definitions_order(tmp_path):
     rid = store.create_run("a", CFG)
     store.append_steps(rid, [(0, 0, 0.01, 0.9, 0.05)])
     store.append_epochs(rid, [(0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07, 0.85, 0.5)])
-    assert STEP_COLUMNS == ("step", "epoch", "learning_rate", "loss", "wall_time")
+    assert STEP_COLUMNS == ("step", "epoch", "learning_rate", "loss", "wall_time", *INSIDE_COLUMNS)
     assert EPOCH_COLUMNS == ("epoch", "learning_rate", "loss", "val_loss", "metric", "val_metric", "wall_time",
                              "val_loss_at_y", "val_metric_at_y")
-    assert store.steps(rid) == {c: [v] for c, v in zip(STEP_COLUMNS, (0, 0, 0.01, 0.9, 0.05))}
+    assert store.steps(rid) == {c: [v] for c, v in zip(STEP_COLUMNS, (0, 0, 0.01, 0.9, 0.05, *[None] * 14))}
     assert store.epochs(rid) == {c: [v] for c, v in zip(EPOCH_COLUMNS, (0, 0.01, 0.9, 0.8, 0.6, 0.55, 0.07, 0.85, 0.5))}
 
 
@@ -98,7 +98,7 @@ def test_a_store_file_of_the_old_schema_gains_the_new_columns(tmp_path):
     db.close()
     store = Store(tmp_path)
     assert store.steps(1) == {"step": [0, 1], "epoch": [0, 0], "learning_rate": [0.01, 0.01], "loss": [0.7, 0.6],
-                              "wall_time": [None, None]}
+                              "wall_time": [None, None], **{c: [None, None] for c in INSIDE_COLUMNS}}
     assert store.epochs(1) == {"epoch": [0], "learning_rate": [0.01], "loss": [0.65], "val_loss": [0.62],
                                "metric": [0.8], "val_metric": [None], "wall_time": [1.5], "val_loss_at_y": [None],
                                "val_metric_at_y": [None]}

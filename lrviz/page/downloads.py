@@ -71,10 +71,10 @@ def downloads_tab(cfg, spe, store) -> None:
     for run_id, t, run_cfg in runs:
         run_downloads(store, run_id, t, run_cfg)
     traces = [t for _, t, _ in runs]
-    lr_fig, loss_fig, metric_fig = run_figures(traces)
-    c = st.columns(3)
+    lr_fig, loss_fig, metric_fig, inside_fig = run_figures(traces)
+    c = st.columns(4)
     for col, (what, name, fig) in zip(c, (("Learning-rate", "lr", lr_fig), ("Loss", "loss", loss_fig),
-                                           ("Metric", "metric", metric_fig))):
+                                           ("Metric", "metric", metric_fig), ("Inside", "inside", inside_fig))):
         download(col, f"{what} chart (HTML)", lambda fig=fig: exports.html(fig), f"lrviz-runs-{name}.html",
                  "text/html", f"dl.runs_{name}_html",
                  f"The runs' {what.lower()} chart as the Runs tab draws it, interactive, works offline.")
@@ -89,7 +89,9 @@ def run_downloads(store, run_id, t, run_cfg) -> None:
         return lambda: exports.run_csv(store, run_id, kind, t.metric)
 
     download(c[0], f"{name}: per step (CSV)", table("steps"), f"run-{run_id}-steps.csv", "text/csv",
-             f"dl.run{run_id}.steps", "step, epoch, learning_rate, loss, wall_time of every step, exact.")
+             f"dl.run{run_id}.steps", "step, epoch, learning_rate, loss, wall_time of every step, exact, and "
+             "what the optimizer did: grad_norm, bias_correction, step_median, step_p90, step_max and "
+             "update_ratio_<layer>.")
     download(c[1], f"{name}: per epoch (CSV)", table("epochs"), f"run-{run_id}-epochs.csv", "text/csv",
              f"dl.run{run_id}.epochs", f"epoch, learning_rate, loss, val_loss, {metric}, val_{metric}, wall_time.")
     if run_cfg:

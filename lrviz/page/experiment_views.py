@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from lrviz import config as cfgmod
-from lrviz import exports, figures, panels
+from lrviz import exports, figures, lessons, panels
 from lrviz.experiments import ab as abmod
 from lrviz.experiments import groups
 from lrviz.experiments import range_test as rt
@@ -141,8 +141,23 @@ def measured(cols: dict, shown: str) -> tuple[str, str]:
     return measure, shown
 
 
+def arms_figure(spec: dict, names: tuple[str, str] = ("A", "B")):
+    """Both arms' learning rate over the run, A solid and B dashed, named."""
+    a, b = spec["a"], spec["b"]
+    fig, _ = figures.preview(a, cfgmod.steps_per_epoch(a), compare=b["schedule"])
+    fig.update_layout(title_text="The two arms' learning rates (A solid, B dashed)")
+    for trace, name in zip(fig.data, names):
+        trace.update(name=name, hovertemplate="%{y:.4g}<extra>" + name + "</extra>")
+    return fig
+
+
 def ab(group, runs, store) -> None:
     failures(runs)
+    lesson = lessons.by_title().get(group["name"])
+    if lesson is not None:
+        st.info(f"**{lesson.title}** ({lesson.paper}). What to look for: {lesson.look_for}  \n"
+                "What your runs show is below: the paired difference over the seeds, not the paper's claim.",
+                icon=":material/school:")
     shown = st.radio("Compare", list(MEASURES), horizontal=True, key="exp.ab.measure", help=MEASURE_HELP)
     cols = groups.results(store, group["id"])
     measure, shown = measured(cols, shown)

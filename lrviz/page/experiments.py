@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lrviz import panels, presets
+from lrviz import lessons, panels, presets
 from lrviz.experiments import ab, groups, range_test, sweep
 from lrviz.params import ConfigError
 from lrviz.schedules import FAMILIES, check_schedule
@@ -135,7 +135,15 @@ def seeds_controls(cfg, can_run: bool, engine) -> None:
         start(engine, "seeds", spec, plan)
 
 
+OWN_AB = "your settings against another schedule"
+
+
 def ab_controls(cfg, can_run: bool, engine) -> None:
+    chosen = st.selectbox("A/B", [OWN_AB, *(lesson.title for lesson in lessons.LESSONS)], key="exp.ab.lesson",
+                          help="Your own A/B, or a lesson from the papers: a ready A/B on a small problem "
+                               "(moons, a 16-16 MLP, 20 epochs, 5 seeds; under a minute).")
+    if chosen != OWN_AB:
+        return lesson_controls(lessons.by_title()[chosen], engine)
     st.caption("A: your settings. B: the same with another schedule. Both train on the same seeds, so each "
                "seed gives both the same initial weights and batches: the difference is read seed by seed.")
     options = ["the comparison schedule (Preview tab)"] + [p.name for p in presets.available().values()]
@@ -153,6 +161,18 @@ def ab_controls(cfg, can_run: bool, engine) -> None:
         except ConfigError as exc:
             return widgets.show_error(exc, "A/B refused")
         start(engine, "ab", spec, plan)
+
+
+def lesson_controls(lesson, engine) -> None:
+    spec = lesson.spec()
+    st.markdown(f"**{lesson.title}** ({lesson.paper}). {lesson.a.name} · {lesson.b.name}")
+    st.caption(f"What to look for: {lesson.look_for}")
+    st.plotly_chart(views.arms_figure(spec, (lesson.a.name, lesson.b.name)), key="exp.ab.lesson_chart",
+                    config=views.CHART)
+    if st.button(f"Run the lesson: A and B × {len(spec['seeds'])} seeds", key="exp.ab.lesson_start", type="primary",
+                 disabled=engine is None, help="Its own data, model and epochs, not your settings: the same "
+                 "experiment for everyone, small enough to finish in under a minute."):
+        start(engine, "ab", spec, ab.check(spec), lesson.title)
 
 
 def b_config(cfg: dict, source: str) -> dict:

@@ -55,7 +55,7 @@ def runs_tab(store) -> None:
                             help="Runs to draw on shared axes below; click a run's name in a legend to hide it.")
     overlaid = [drawn[i] for i in picked if drawn.get(i)]
     if overlaid:
-        for fig, key in zip(run_figures(overlaid), ("runs.lr", "runs.loss", "runs.metric")):
+        for fig, key in zip(run_figures(overlaid), ("runs.lr", "runs.loss", "runs.metric", "runs.inside")):
             st.plotly_chart(fig, key=key, config={"displaylogo": False})
     with st.expander("Rename or delete"):
         target = st.selectbox("Run", list(names), key="runs.target", format_func=names.get,

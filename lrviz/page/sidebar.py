@@ -31,6 +31,8 @@ def sidebar(cfg) -> None:
         widgets.ensure_state(panels.param_state(panel.params, panel.section, panels.panel_values(defaults, panel.section)))
         box = st.expander(panel.title, expanded=panel.section == "optimizer", key=f"panel.{panel.section}",
                           on_change="rerun")
+        if panel.section == "optimizer":
+            switch_optimizer()
         if box.open:  # a closed panel's widgets are not drawn (a sooner first page); keep() holds their values
             with box:
                 widgets.params_widgets(panels.shown(panel, st.session_state.get), panel.section, panel.section)
@@ -43,6 +45,15 @@ def sidebar(cfg) -> None:
                                "applies on top of it if you choose one).")
     with st.expander("Charts", expanded=True):
         chart_options()
+
+
+def switch_optimizer() -> None:
+    """Settings still at one optimizer's defaults take the other's when the class changes."""
+    now, was = st.session_state.get("optimizer.class_name"), st.session_state.get(panels.CLASS_WAS)
+    if was is not None and now != was:
+        for key, value in panels.class_switch(st.session_state.get, was, now).items():
+            st.session_state[key] = value
+    st.session_state[panels.CLASS_WAS] = now
 
 
 def preset_box(cfg) -> None:

@@ -10,6 +10,11 @@ from .resources import get_traces, home
 from .state import sync_url
 from .view import run_figures, view
 
+INSIDE_NOTE = ("Inside the optimizer: ‖Δθ‖/‖θ‖ says how far each step moved a layer relative to its size (around "
+               "1e-3 is the usual rule of thumb; far above, the rate is too high for that layer). |Δθ| is the step "
+               "each parameter took: Adam's steps are near the rate whatever the gradient's size, which is what "
+               "its division by √v̂ does. The bias correction is the factor Adam puts on the rate early on, before "
+               "its moving averages have warmed up. Recorded at every step; the CSV per step has them all.")
 LIVE_EVERY = 1.0  # seconds between live refreshes while a run of this session is active
 ACTIVE = ("queued", "running")
 
@@ -41,13 +46,15 @@ def live_view(engine, store) -> None:
     st.button("Stop", key="live.stop", on_click=engine.stop, args=(run_id,), disabled=p.status not in ACTIVE,
               help="Stop after the current step; what was recorded stays.")
     if p.status != "queued":  # a queued run has nothing to draw yet: the status line is all
-        lr, loss, metric = live_figures(run_id) or (None, None, None)
+        lr, loss, metric, inside = live_figures(run_id) or (None,) * 4
         if lr is None:
             return live_deleted()
         left, right = st.columns(2)
         left.plotly_chart(lr, key="live.lr", config={"displaylogo": False})
         right.plotly_chart(loss, key="live.loss", config={"displaylogo": False})
         st.plotly_chart(metric, key="live.metric", config={"displaylogo": False})
+        st.plotly_chart(inside, key="live.inside", config={"displaylogo": False})
+        st.caption(INSIDE_NOTE)
     now = p.status in ACTIVE
     if st.session_state.get("live.was_active") and not now:
         st.session_state["live.was_active"] = False

@@ -30,7 +30,7 @@ def view(name: str):
 
 
 def run_figures(traces) -> tuple:
-    """The three run charts drawn as the Charts panel says."""
+    """The four run charts drawn as the Charts panel says: rate, loss, metric, inside the optimizer."""
     log_y, x, smoothing = view("p.log_y"), view("p.x"), view("p.smooth")
     return (figures.lr_figure(traces, log_y, x), figures.loss_figure(traces, log_y, x, smoothing),
-            figures.metric_figure(traces, x if x != "step" else "epoch"))
+            figures.metric_figure(traces, x if x != "step" else "epoch"), figures.inside_figure(traces, x))

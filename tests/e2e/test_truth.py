@@ -71,7 +71,11 @@ def test_every_download_holds_what_its_label_says(server, app_page, tmp_path):
     assert svg.startswith("<svg") and "Learning rate per optimizer step" in svg
 
     header, body = rows(download(page, f"dl.run{run_id}.steps", tmp_path))
-    assert header == ["step", "epoch", "learning_rate", "loss", "wall_time"] and len(body) == 15
+    # A 16-16 MLP has three Dense layers: update_ratio_4 and on have no value in this run, so no column.
+    assert header == ["step", "epoch", "learning_rate", "loss", "wall_time", "grad_norm", "bias_correction",
+                      "step_median", "step_p90", "step_max", "update_ratio_1", "update_ratio_2",
+                      "update_ratio_3"] and len(body) == 15
+    assert all(all(r.values()) for r in body)
     header, body = rows(download(page, f"dl.run{run_id}.epochs", tmp_path))
     assert header == ["epoch", "learning_rate", "loss", "val_loss", "accuracy", "val_accuracy", "wall_time"]
     assert len(body) == 3 and all(r["val_accuracy"] for r in body)
@@ -80,7 +84,10 @@ def test_every_download_holds_what_its_label_says(server, app_page, tmp_path):
 
     charts = {"lr": ("Learning rate the optimizer applied", ["learning_rate"]),
               "loss": ("Loss", ["loss (raw)", "loss (smoothed 0.6)", "val_loss"]),
-              "metric": ("accuracy per epoch", ["accuracy", "val_accuracy"])}
+              "metric": ("accuracy per epoch", ["accuracy", "val_accuracy"]),
+              "inside": ("Inside the optimizer, step by step",
+                         ["layer 1", "layer 2", "layer 3 (output)", "step |Δθ|: median", "step |Δθ|: 90th percentile",
+                          "step |Δθ|: largest", "gradient norm", "bias correction on the rate"])}
     for name, (title, traces) in charts.items():
         data, layout = figure_in_html(download(page, f"dl.runs_{name}_html", tmp_path))
         assert layout["title"]["text"] == title, name

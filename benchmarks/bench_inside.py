@@ -1,0 +1,67 @@
+"""What recording the optimizer's insides at every step (lrviz.inside) costs: whole runs of
+lrviz.train.run writing to a real store (worker.StoreSink), with the recording on and off,
+side by side in one process, interleaved round by round; the median over rounds after a
+warm-up round, as a ratio on / off, for the default setup and for wider and longer ones.
+
+    python benchmarks/bench_inside.py [--rounds N]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lrviz import config, train  # noqa: E402  (train first: it sets TensorFlow's threads)
+from lrviz.schedules import make  # noqa: E402
+from lrviz.store import Store  # noqa: E402
+from lrviz.worker import StoreSink  # noqa: E402
+
+SETUPS = {  # name: (model, data, training)
+    "default: 16-16, batch 32, 1,000 steps": ({}, {}, {}),
+    "default, 100 epochs: 5,000 steps": ({}, {}, {"epochs": 100}),
+    "64-64-64, batch 64, 1,000 steps": ({"hidden_units": [64, 64, 64]}, {"n_samples": 4000}, {"batch_size": 64}),
+    "256-256, batch 128, 500 steps": ({"hidden_units": [256, 256]}, {"n_samples": 8000}, {"batch_size": 128,
+                                                                                           "epochs": 10}),
+    "1024-1024 (1.1 M parameters, sampled quantiles), batch 256, 100 steps": (
+        {"hidden_units": [1024, 1024]}, {"n_samples": 6400}, {"batch_size": 256, "epochs": 5}),
+}
+
+
+def timed(cfg: dict, store: Store, inside: bool) -> float:
+    run_id = store.create_run("bench", cfg)
+    sink = StoreSink(store, run_id)
+    t0 = time.perf_counter()
+    outcome = train.run(cfg, sink, inside=inside)
+    sink.flush()
+    assert outcome.status == "done", outcome
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        store = Store(home)
+        print("setup | off (s) | on (s) | on / off")
+        print("---|---|---|---")
+        for name, (model, data, training) in SETUPS.items():
+            cfg = config.validate({"schedule": make("constant", learning_rate=1e-3), "model": model, "data": data,
+                                   "training": training})
+            times = {False: [], True: []}
+            for r in range(args.rounds + 1):
+                for inside in ((False, True) if r % 2 else (True, False)):
+                    seconds = timed(cfg, store, inside)
+                    if r:  # round 0 traces the graphs
+                        times[inside].append(seconds)
+            off, on = statistics.median(times[False]), statistics.median(times[True])
+            print(f"{name} | {off:.3f} | {on:.3f} | {on / off:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

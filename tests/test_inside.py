@@ -1,0 +1,161 @@
+"""Inside the optimizer at every step (lrviz.inside): each recorded measure against the same
+thing computed in NumPy from the weights before and after the step and from Keras's own
+gradient, for Adam and schedule-free AdamW, for a run alone and side by side."""
+import numpy as np
+import pytest
+
+from lrviz import adam, config, stacked, train
+from lrviz.schedules import make
+from lrviz.store import INSIDE_COLUMNS, MAX_LAYERS, STEP_COLUMNS
+
+SF = {"class_name": "ScheduleFreeAdamW", "config": {"warmup_steps": 3}}
+
+
+def cfg_of(optimizer=None, units=(16, 16), **training):
+    return config.validate({"schedule": make("constant", learning_rate=0.01), "optimizer": optimizer or {},
+                            "data": {"n_samples": 200}, "model": {"hidden_units": list(units)},
+                            "training": {"epochs": 2, **training}})
+
+
+def one_step(cfg):
+    """(weights before, weights after, Keras's gradient, the recorded row) of a run's first step."""
+    import keras
+    import tensorflow as tf
+
+    from lrviz import data as datamod
+    from lrviz import model as modelmod
+
+    data = datamod.load(cfg["data"])
+    model, _ = modelmod.build(cfg, data, cls=train.Recorder, jit_compile=False)
+    model.attach(data, cfg["training"]["batch_size"], cfg["training"]["seed"], 1)
+    before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+    x, y = data.X_train[:32], data.y_train[:32]  # the first batch: the order before any epoch is 0, 1, ...
+    with tf.GradientTape() as tape:
+        loss = model._compute_loss(x=x, y=y, y_pred=model(x, training=True), training=True)
+    grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+    model.fit(tf.data.Dataset.from_tensors(0).repeat(), epochs=1, steps_per_epoch=1, shuffle=False, verbose=0)
+    after = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    from lrviz.inside import with_quantiles
+
+    row = with_quantiles(model.feed.inside.numpy(), model.feed.sample.numpy())[0, 0]
+    return before, after, grads, row, len(model.layers)
+
+
+@pytest.mark.parametrize("optimizer", [None, SF], ids=["Adam", "schedule-free AdamW"])
+def test_each_measure_is_numpys_from_the_weights_and_kerass_gradient(optimizer):
+    before, after, grads, row, layers = one_step(cfg_of(optimizer))
+    delta = [a - b for a, b in zip(after, before)]
+    steps = np.abs(np.concatenate([d.ravel() for d in delta]))
+    grad_norm = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads))
+    ratios = [np.sqrt(sum((d.astype(np.float64) ** 2).sum() for d in delta[2 * i:2 * i + 2])
+                      / sum((b.astype(np.float64) ** 2).sum() for b in before[2 * i:2 * i + 2])) for i in range(layers)]
+    want = [grad_norm, np.quantile(steps, 0.5), np.quantile(steps, 0.9), steps.max(), *ratios]
+    np.testing.assert_allclose(row[:4 + layers], want, rtol=2e-5)
+    assert np.isnan(row[4 + layers:]).all() and len(row) == 4 + MAX_LAYERS
+
+
+def rows_of(cfg):
+    steps = []
+    outcome = train.run(cfg, lambda s, e: steps.extend(s))
+    assert outcome.status == "done"
+    return {c: np.array([np.nan if r[i] is None else r[i] for r in steps], dtype=float) for i, c in enumerate(STEP_COLUMNS)}
+
+
+def test_a_run_records_every_measure_at_every_step_and_none_for_layers_it_lacks():
+    rows = rows_of(cfg_of(units=(8,)))
+    assert len(rows["step"]) == 10
+    for column in INSIDE_COLUMNS[:7]:  # three measures, the bias correction, two layers
+        assert np.isfinite(rows[column]).all() and (rows[column] > 0).all(), column
+    assert np.isnan(rows["update_ratio_3"]).all()
+
+
+@pytest.mark.parametrize("optimizer", [None, SF], ids=["Adam", "schedule-free AdamW"])
+def test_the_bias_correction_is_the_optimizers_formula_at_each_step(optimizer):
+    cfg = cfg_of(optimizer)
+    rows = rows_of(cfg)
+    t = rows["step"] + 1
+    beta_1 = 0.0 if optimizer else 0.9  # schedule-free AdamW corrects its second moment only
+    np.testing.assert_allclose(rows["bias_correction"], np.sqrt(1 - 0.999 ** t) / (1 - beta_1 ** t), rtol=1e-12)
+    np.testing.assert_array_equal(rows["bias_correction"], adam.bias_correction(rows["step"], cfg["optimizer"]))
+
+
+def test_a_replica_side_by_side_records_what_its_run_alone_records():
+    cfgs = [cfg_of(seed=s) for s in (0, 1)] + [cfg_of(units=(8, 4, 4), seed=2)]
+    got = [[] for _ in cfgs]
+    stacked.run(cfgs, [lambda s, e, k=k: got[k].extend(s) for k in range(len(cfgs))], [None] * len(cfgs))
+    for cfg, rows in zip(cfgs, got):
+        alone = rows_of(cfg)
+        side = {c: np.array([np.nan if r[i] is None else r[i] for r in rows], dtype=float)
+                for i, c in enumerate(STEP_COLUMNS)}
+        for column in INSIDE_COLUMNS:
+            np.testing.assert_allclose(side[column], alone[column], rtol=1e-3, atol=1e-9, err_msg=column)
+
+
+def test_recording_can_be_switched_off_to_measure_its_cost():
+    steps = []
+    train.run(cfg_of(), lambda s, e: steps.extend(s), inside=False)
+    grad_norm = STEP_COLUMNS.index("grad_norm")
+    assert np.isnan([r[grad_norm] for r in steps]).all()
+
+
+# ---- stored, read back for the charts, drawn ----
+
+def stored_run(tmp_path, total=3000, layers=2):
+    from lrviz.store import Store
+
+    store = Store(tmp_path)
+    run_id = store.create_run("r", {}, 1, total)
+    rng = np.random.default_rng(1)
+    rows = []
+    for step in range(total):
+        ratios = [*rng.uniform(1e-4, 1e-2, layers), *[None] * (MAX_LAYERS - layers)]
+        rows.append((step, 0, 1e-3, 0.5, step * 1e-3, *rng.uniform(0.1, 1, 5), *ratios))
+    store.append_steps(run_id, rows)
+    return store, run_id, rows
+
+
+def test_the_chart_reads_each_buckets_mean_and_the_download_every_step(tmp_path):
+    from lrviz import exports
+    from lrviz.store import bucket_width
+
+    store, run_id, rows = stored_run(tmp_path)
+    width = bucket_width(3000)
+    got = store.inside(run_id, width)
+    assert width == 3 and len(got["step"]) == 1000
+    grad_norm = np.array([r[STEP_COLUMNS.index("grad_norm")] for r in rows])
+    np.testing.assert_allclose(got["grad_norm"], grad_norm.reshape(-1, 3).mean(axis=1), rtol=1e-12)
+    assert got["update_ratio_3"] == [None] * 1000
+    header = exports.run_csv(store, run_id, "steps", "accuracy").readline().decode().strip().split(",")
+    assert header == [*STEP_COLUMNS[:12]]  # two layers: update_ratio_3 and on have no value in this run
+
+
+def test_a_trace_reads_only_new_buckets_and_the_figure_draws_them(tmp_path):
+    from lrviz import figures
+    from lrviz.traces import Traces
+
+    store, run_id, rows = stored_run(tmp_path, total=10)
+    traces = Traces(store)
+    first = traces.get(run_id)
+    assert len(first.inside["step"]) == 10
+    store.append_steps(run_id, [(10, 1, *rows[0][2:])])
+    trace = traces.get(run_id)
+    assert trace.inside["step"].tolist() == list(range(11))
+    fig = figures.inside_figure([trace])
+    lines = {t.name: t for t in fig.data}
+    assert set(lines) == {"layer 1", "layer 2 (output)", "step |Δθ|: median", "step |Δθ|: 90th percentile",
+                          "step |Δθ|: largest", "gradient norm", "bias correction on the rate"}
+    np.testing.assert_array_equal(lines["gradient norm"].y, trace.inside["grad_norm"])
+    assert lines["layer 1"].yaxis == "y" and lines["gradient norm"].yaxis == "y3"
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis4.type == "linear"
+
+
+@pytest.mark.parametrize("size", [7, 337, 2048])
+def test_the_quantiles_are_numpys_and_a_padded_block_leaves_its_padding_out(size):
+    from lrviz.inside import QUANTILES, with_quantiles
+
+    sample = np.random.default_rng(size).random((5, 2, size)).astype(np.float32)
+    got = with_quantiles(np.zeros((5, 2, 13)), sample)[..., 1:3]
+    np.testing.assert_allclose(got, np.moveaxis(np.quantile(sample.astype(float), QUANTILES, axis=-1), 0, -1),
+                               rtol=1e-14)
+    padded = np.concatenate([sample, np.full((5, 2, 3), np.nan, np.float32)], axis=-1)
+    np.testing.assert_allclose(with_quantiles(np.zeros((5, 2, 13)), padded)[..., 1:3], got, rtol=1e-14)
