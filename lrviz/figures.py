@@ -469,6 +469,64 @@ def inside_figure(traces: list[RunTrace], x: str = "step", title: str = "Inside 
     return _figure(lines, layout)
 
 
+CLASS_COLORS = ("#f59322", "#0877bd")  # TensorFlow Playground's: class 0 orange, class 1 blue
+CLASS_SCALE = [[0.0, CLASS_COLORS[0]], [0.5, "#e8eaeb"], [1.0, CLASS_COLORS[1]]]
+
+
+def view_figure(frames: list[tuple[int, np.ndarray]], extent: tuple, x: np.ndarray, y: np.ndarray,
+                title: str = "The model's view, epoch by epoch"):
+    """What the model predicted over its inputs after each epoch, with the data points: for two
+    features the predicted probability of class 1 over the plane (for more classes, the most
+    likely one), for one feature the fitted curve; an epoch slider and a play button, as
+    TensorFlow Playground shows it. frames: (epoch, predictions [grid points, outputs]) in
+    epoch order, on model_view's grid of `extent`."""
+    from . import model_view
+
+    axes = model_view.Grid(tuple(extent), np.empty((0, 1))).axes
+    classes = int(np.max(y)) + 1 if len(axes) == 2 and len(y) else 0
+
+    def drawn(values: np.ndarray) -> dict:
+        if len(axes) == 1:
+            return dict(type="scatter", x=axes[0], y=values[:, 0], mode="lines", name="the model's fitted curve",
+                        line=dict(color=COLORS[0], width=3), hovertemplate="x %{x:.3g}: %{y:.4g}<extra></extra>")
+        shape = (len(axes[1]), len(axes[0]))
+        if values.shape[1] == 1:
+            return dict(type="heatmap", x=axes[0], y=axes[1], z=values[:, 0].reshape(shape), zmin=0.0, zmax=1.0,
+                        colorscale=CLASS_SCALE, opacity=0.6, colorbar=dict(title=dict(text="P(class 1)")), name="P(class 1)",
+                        hovertemplate="(%{x:.3g}, %{y:.3g}): P(class 1) = %{z:.3f}<extra></extra>")
+        return dict(type="heatmap", x=axes[0], y=axes[1], z=values.argmax(axis=1).reshape(shape), zmin=0,
+                    zmax=values.shape[1] - 1, colorscale="Turbo", opacity=0.6, colorbar=dict(title=dict(text="predicted class")),
+                    name="predicted class", hovertemplate="(%{x:.3g}, %{y:.3g}): class %{z}<extra></extra>")
+
+    if len(axes) == 1:
+        points = dict(type="scatter", x=x[:, 0], y=y, mode="markers", name="data", marker=dict(
+            size=4, color="#64748b", opacity=0.5), hoverinfo="skip")
+    else:
+        color = [CLASS_COLORS[int(c)] for c in y] if classes <= 2 else y
+        points = dict(type="scatter", x=x[:, 0], y=x[:, 1], mode="markers", name="data (training rows)",
+                      marker=dict(size=5, color=color, line=dict(color="white", width=0.6), colorscale="Turbo"),
+                      hoverinfo="skip")
+    names = [str(epoch + 1) for epoch, _ in frames]
+    layout = _layout(title, "prediction" if len(axes) == 1 else "feature 2", height=560, xtitle="feature 1")
+    layout["hovermode"] = "closest"
+    if frames:
+        step = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+        # Plotly's own animation layout: the buttons left of the slider, both under the plot.
+        layout["sliders"] = [dict(active=len(frames) - 1, currentvalue=dict(prefix="after epoch "),
+                                  x=0.14, len=0.86, y=0.0, xanchor="left", yanchor="top", pad=dict(t=60),
+                                  steps=[dict(label=n, method="animate", args=[[n], step]) for n in names])]
+        layout["updatemenus"] = [dict(type="buttons", direction="left", x=0.13, y=0.0, xanchor="right",
+                                      yanchor="top", pad=dict(t=95, r=10), showactive=False, buttons=[
+            dict(label="▶ play", method="animate", args=[None, dict(frame=dict(duration=120, redraw=True),
+                                                                     fromcurrent=True, transition=dict(duration=0))]),
+            dict(label="❚❚ pause", method="animate", args=[[None], step])])]
+        layout["margin"]["b"] = 170
+    data = [drawn(frames[-1][1]) if frames else {}, points]
+    fig = go.Figure(data=[d for d in data if d], layout=layout, _validate=False)
+    fig.frames = [go.Frame(name=n, data=[drawn(v)], traces=[0]) for n, (_, v) in zip(names, frames)]
+    return fig
+
+
 def preview(cfg: dict, steps_per_epoch: int, compare: dict | None = None, log_y: bool = False,
             adam_step: bool = False, marks: list[tuple[float, str]] = ()):
     """What the page's preview draws for a validated config: (figure, per-step columns).

@@ -62,3 +62,22 @@ def frame_epochs(epochs: list[int], most: int = MAX_FRAMES) -> list[int]:
         return list(epochs)
     picks = np.unique(np.round(np.linspace(0, len(epochs) - 1, most)).astype(int))
     return [epochs[i] for i in picks]
+
+
+def figure(store, run_id: int):
+    """The run's animated view (figures.view_figure) from the store, or None when it recorded
+    none (data of more than two features, or no epoch finished yet)."""
+    from . import data as datamod
+    from . import figures
+
+    run = store.run(run_id)
+    epochs = store.view_epochs(run_id) if run else []
+    if not epochs:
+        return None
+    rows = store.views(run_id, frame_epochs(epochs))
+    frames = [(epoch, decode(extent, blob)[1]) for epoch, extent, blob in rows]
+    extent = decode(rows[-1][1], rows[-1][2])[0]
+    data = datamod.load(run["config"]["data"])
+    shown = f" ({len(frames)} of {len(epochs)} epochs)" if len(frames) < len(epochs) else ""
+    return figures.view_figure(frames, extent, data.X_train, data.y_train,
+                               f"The model's view, epoch by epoch{shown}: {run['name']}")

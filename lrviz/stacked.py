@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from . import data as datamod
 from . import model as modelmod
+from . import model_view
 from .config import batches
 from .executor import block_key
 from .schedules import keras_learning_rate
@@ -195,6 +196,18 @@ class Stack(keras.Model):
         """As train.Recorder.validate: no replica is schedule-free (executor.stack_key)."""
         return (*self._evaluate(), None, None)
 
+    def view(self):
+        """As train.Recorder.view: [replicas, grid points, outputs]."""
+        f = self.feed
+        if f.grid is None:
+            return None
+        return self._predict(f.grid_points).numpy()
+
+    @tf.function
+    def _predict(self, points):
+        k = tf.shape(self.feed.order)[0]
+        return self(tf.broadcast_to(points, tf.concat([[k], tf.shape(points)], axis=0)), training=False)
+
     @tf.function
     def _evaluate(self):
         """Each replica's (val_loss, val metric) over the whole validation set, as one run's."""
@@ -217,6 +230,8 @@ class _Feed:
         k = len(seeds)
         self.X, self.y = tf.constant(data.X_train), tf.constant(data.y_train)
         self.X_val, self.y_val = tf.constant(data.X_val), tf.constant(data.y_val)
+        self.grid = model_view.grid(np.concatenate([data.X_train, data.X_val]))
+        self.grid_points = None if self.grid is None else tf.constant(self.grid.points)
         self.rows, self.batch_size, self.chunk, self.seeds = len(data.X_train), batch_size, chunk, seeds
         self.steps_per_epoch = batches(self.rows, batch_size)
         self.order = tf.Variable(tf.zeros([k, self.rows], tf.int32), trainable=False)

@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, learning_rate REAL, loss REAL,
     val_loss REAL, metric REAL, val_metric REAL, wall_time REAL, val_loss_at_y REAL, val_metric_at_y REAL,
     PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS views (
+    run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, extent TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets (
     run_id INTEGER NOT NULL, bucket INTEGER NOT NULL, step_first INTEGER NOT NULL, step_last INTEGER NOT NULL,
     n INTEGER NOT NULL, lr_min REAL, lr_max REAL, loss_min REAL, loss_max REAL, loss_sum REAL NOT NULL,
@@ -284,7 +287,8 @@ class Store:
 
     def delete(self, run_id: int) -> None:
         with self._write() as db:
-            for table, key in (("steps", "run_id"), ("buckets", "run_id"), ("epochs", "run_id"), ("runs", "id")):
+            for table, key in (("steps", "run_id"), ("buckets", "run_id"), ("epochs", "run_id"), ("views", "run_id"),
+                               ("runs", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {key} = ?", (run_id,))
 
     # --- experiments: groups of runs ------------------------------------------------------
@@ -360,6 +364,28 @@ class Store:
                 db.executemany(f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})", rows)
                 if table == "steps":
                     self._add_buckets(db, run_id, rows)
+
+    def append_views(self, run_id: int, rows) -> None:
+        """rows: (epoch, extent JSON, predictions as .npy bytes): lrviz.model_view's encoding."""
+        rows = [(run_id, *r) for r in rows]
+        if rows:
+            with self._write() as db:
+                if not db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+                    raise RunGone(run_id)
+                db.executemany("INSERT OR REPLACE INTO views (run_id, epoch, extent, data) VALUES (?, ?, ?, ?)", rows)
+
+    def view_epochs(self, run_id: int) -> list[int]:
+        return [r[0] for r in self._read("SELECT epoch FROM views WHERE run_id = ? ORDER BY epoch", (run_id,))]
+
+    def views(self, run_id: int, epochs) -> list[tuple]:
+        """(epoch, extent JSON, bytes) of those epochs of the run that it recorded, in order."""
+        out = []
+        epochs = list(epochs)
+        for start in range(0, len(epochs), 500):  # SQLite's limit on bound parameters
+            part = epochs[start:start + 500]
+            out += self._read(f"SELECT epoch, extent, data FROM views WHERE run_id = ? AND epoch IN "
+                              f"({','.join('?' * len(part))}) ORDER BY epoch", (run_id, *part))
+        return out
 
     def steps(self, run_id: int, after: int = -1) -> dict[str, list]:
         """Columns of the steps after `after`, in order: {"step": [...], "epoch": [...], ...}."""

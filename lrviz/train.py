@@ -58,6 +58,7 @@ from . import adam  # noqa: E402
 from . import data as datamod  # noqa: E402
 from .config import batches  # noqa: E402
 from . import model as modelmod  # noqa: E402
+from . import model_view  # noqa: E402
 from . import optimizers  # noqa: E402
 from .experiments.range_test import Explosion  # noqa: E402
 from .inside import WIDTH as INSIDE_WIDTH  # noqa: E402
@@ -139,13 +140,30 @@ class Recorder(keras.Sequential):
         weights y it trains with: both are measured, x is the run's val_loss."""
         if not isinstance(self.optimizer, keras.optimizers.ScheduleFreeAdamW):
             return (*self._evaluate(), None, None)
-        at_y = self._evaluate()
+        return (*self.evaluated(self._evaluate), *self._evaluate())
+
+    def view(self):
+        """[1, grid points, outputs]: the predictions on the model_view grid where the run is
+        evaluated, or None for data of more than two features."""
+        if self.feed.grid is None:
+            return None
+        return self.evaluated(lambda: self._predict(self.feed.grid_points)).numpy()[None]
+
+    @tf.function
+    def _predict(self, points):
+        return self(points, training=False)
+
+    def evaluated(self, measure):
+        """measure() where the run is evaluated: at the weights, or schedule-free AdamW's average x
+        (then the weights y it trains with are put back)."""
+        if not isinstance(self.optimizer, keras.optimizers.ScheduleFreeAdamW):
+            return measure()
         variables = self.trainable_variables
         y = [keras.ops.convert_to_numpy(v) for v in variables]  # a copy: v.value is the variable itself
         for v, x in zip(variables, optimizers.averaged_point(self.optimizer, variables)):
             v.assign(x)
         try:
-            return (*self._evaluate(), *at_y)
+            return measure()
         finally:
             for v, value in zip(variables, y):
                 v.assign(value)
@@ -170,6 +188,8 @@ class _Feed:
     def __init__(self, data, batch_size, seed, chunk):
         self.X, self.y = tf.constant(data.X_train), tf.constant(data.y_train)
         self.X_val, self.y_val = tf.constant(data.X_val), tf.constant(data.y_val)
+        self.grid = model_view.grid(np.concatenate([data.X_train, data.X_val]))
+        self.grid_points = None if self.grid is None else tf.constant(self.grid.points)
         # Here, not on the model: Keras would log them as training metrics.
         self.val_loss, self.val_metric = keras.metrics.Mean(), modelmod.metric_object(data.task)
         self.rows, self.batch_size, self.chunk = len(data.X_train), batch_size, chunk
@@ -254,10 +274,17 @@ class Ledger:
             self.status, self.error = "failed", f"{exc.__class__.__name__}: {exc}"
 
     def epoch_end(self, epoch: int, steps_per_epoch: int, loss, val, metric, val_metric, wall,
-                  val_at_y=None, val_metric_at_y=None) -> None:
-        """The epoch's row, once all its steps are recorded (an epoch cut short has none)."""
+                  val_at_y=None, val_metric_at_y=None, view=None) -> None:
+        """The epoch's row, once all its steps are recorded (an epoch cut short has none), and
+        the model's view then ((extent, predictions), lrviz.model_view) to a sink that takes views."""
         if self.steps < (epoch + 1) * steps_per_epoch or self.epochs != epoch or self.status == "failed":
             return
+        if view is not None and hasattr(self.sink, "views"):
+            try:
+                self.sink.views([(epoch, *model_view.encode(*view))])
+            except Exception as exc:  # noqa: BLE001 - as _hand
+                self.status, self.error = "failed", f"{exc.__class__.__name__}: {exc}"
+                return
         self._hand([], [(epoch, self.epoch_lr, loss, val, metric, val_metric, wall, val_at_y, val_metric_at_y)])
         self.epochs += 1
 
@@ -305,10 +332,12 @@ class Watch(keras.callbacks.Callback):
                     for v in self.model.validate()]
             logs["val_loss"], logs[f"val_{self.metric}"] = vals[0][0], vals[1][0]  # for ReduceLROnPlateau, after us
         val, val_metric, val_at_y, val_metric_at_y = vals
+        views = self.model.view()  # [runs, grid points, outputs] or None
+        extent = self.model.feed.grid.extent if views is not None else None
         wall = time.perf_counter() - self.t0
         for k, ledger in enumerate(self.ledgers):
             ledger.epoch_end(epoch, spe, float(loss[k]), val[k], float(metric[k]), val_metric[k], wall,
-                             val_at_y[k], val_metric_at_y[k])
+                             val_at_y[k], val_metric_at_y[k], None if views is None else (extent, views[k]))
 
 
 def _loss_text(value: float) -> str:

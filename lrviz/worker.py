@@ -142,6 +142,8 @@ class StoreSink:
     - sink(step_rows, epoch_rows): rows as train.run produces them, lists of tuples in
       store.STEP_COLUMNS / EPOCH_COLUMNS order, after each graph call (a chunk of batches,
       about 0.2 s) and each epoch. Batched: the first rows are written at once, then at most every FLUSH_S seconds.
+    - views(rows): the model's view at some epochs, (epoch, extent, bytes) each
+      (lrviz.model_view); a sink without this method gets none.
     - flush(): write what is held; called once training ends (however it ends) and before
       the final status, so a finished run has all its rows.
     - set_status(status, error=None, metric=None, node=None): as store.set_status; 'running'
@@ -153,7 +155,7 @@ class StoreSink:
 
     def __init__(self, store: Store, run_id: int):
         self.store, self.run_id = store, run_id
-        self.steps, self.epochs = [], []
+        self.steps, self.epochs, self.pending_views = [], [], []
         self.last = 0.0
 
     def __call__(self, steps, epochs) -> None:
@@ -162,10 +164,15 @@ class StoreSink:
         if time.monotonic() - self.last >= FLUSH_S:
             self.flush()
 
+    def views(self, rows) -> None:
+        """The model's view at epochs (lrviz.model_view): held with the epochs' rows."""
+        self.pending_views += rows
+
     def flush(self) -> None:
         self.store.append_steps(self.run_id, self.steps)
         self.store.append_epochs(self.run_id, self.epochs)
-        self.steps, self.epochs = [], []
+        self.store.append_views(self.run_id, self.pending_views)
+        self.steps, self.epochs, self.pending_views = [], [], []
         self.last = time.monotonic()
 
     def set_status(self, status: str, error: str | None = None, metric: str | None = None,

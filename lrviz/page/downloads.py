@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lrviz import exports, figures, uploads
+from lrviz import exports, figures, model_view, uploads
 
 from . import widgets
 from .preview import preview_data
@@ -102,3 +102,8 @@ def run_downloads(store, run_id, t, run_cfg) -> None:
         download(c[3], f"{name}: Keras script (.py)", lambda: exports.keras_script(run_cfg),
                  f"run-{run_id}-keras.py", "text/x-python", f"dl.run{run_id}.script",
                  "Plain Keras 3 code that trains this run again.")
+    if store.view_epochs(run_id):
+        download(st, f"{name}: the model's view, animated (HTML)",
+                 lambda: exports.html(model_view.figure(store, run_id)), f"run-{run_id}-view.html", "text/html",
+                 f"dl.run{run_id}.view", "What the model predicted over its inputs after each epoch, with an "
+                 "epoch slider and a play button; works offline.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lrviz import model_view
 from lrviz.params import ConfigError
 
 from . import widgets
@@ -15,6 +16,9 @@ INSIDE_NOTE = ("Inside the optimizer: ‖Δθ‖/‖θ‖ says how far each step
                "each parameter took: Adam's steps are near the rate whatever the gradient's size, which is what "
                "its division by √v̂ does. The bias correction is the factor Adam puts on the rate early on, before "
                "its moving averages have warmed up. Recorded at every step; the CSV per step has them all.")
+VIEW_NOTE = ("The model's view: what the network predicts over the plane of its two inputs (or along its one "
+             "input) after each epoch, with the training points; drag the slider or press play. A high rate "
+             "makes the boundary jump from epoch to epoch; decay lets it settle.")
 LIVE_EVERY = 1.0  # seconds between live refreshes while a run of this session is active
 ACTIVE = ("queued", "running")
 
@@ -31,6 +35,14 @@ def live_figures(run_id) -> tuple | None:
     cached = st.session_state.get("live.figures")
     if cached is None or cached[0] != key:
         cached = st.session_state["live.figures"] = (key, run_figures([trace]))
+    return cached[1]
+
+
+def live_view_figure(store, run_id, epoch):
+    """The model's view of the run (lrviz.model_view), rebuilt only when an epoch was added."""
+    cached = st.session_state.get("live.view_figure")
+    if cached is None or cached[0] != (run_id, epoch):
+        cached = st.session_state["live.view_figure"] = ((run_id, epoch), model_view.figure(store, run_id))
     return cached[1]
 
 
@@ -55,6 +67,10 @@ def live_view(engine, store) -> None:
         st.plotly_chart(metric, key="live.metric", config={"displaylogo": False})
         st.plotly_chart(inside, key="live.inside", config={"displaylogo": False})
         st.caption(INSIDE_NOTE)
+        view = live_view_figure(store, run_id, p.epoch)
+        if view is not None:
+            st.plotly_chart(view, key="live.view", config={"displaylogo": False})
+            st.caption(VIEW_NOTE)
     now = p.status in ACTIVE
     if st.session_state.get("live.was_active") and not now:
         st.session_state["live.was_active"] = False

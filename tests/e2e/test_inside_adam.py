@@ -1,6 +1,7 @@
-"""Inside Adam in a real browser: schedule-free AdamW chosen in the sidebar trains, its
-validation at x and at y both drawn; the optimizer's measures drawn live are the stored ones,
-and the run's steps CSV carries them."""
+"""Inside Adam and the model in a real browser: schedule-free AdamW chosen in the sidebar
+trains, its validation at x and at y both drawn; the optimizer's measures drawn live are the
+stored ones, and the run's steps CSV carries them; the model's view animates its epochs and
+downloads as a standalone HTML."""
 from __future__ import annotations
 
 import csv
@@ -42,6 +43,13 @@ def test_schedule_free_trains_from_the_sidebar_and_the_optimizers_insides_are_dr
     page.locator(key("live.inside")).scroll_into_view_if_needed()
     shot(page, "30-inside-the-optimizer")
 
+    # The model's view: one frame per epoch, the last one shown, its grid the stored predictions' shape.
+    page.locator(key("live.view")).scroll_into_view_if_needed()
+    view = page.evaluate("""(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot');
+        return {steps: g._fullLayout.sliders[0].steps.map(s => s.label), active: g._fullLayout.sliders[0].active,
+                z: g._fullData[0].z.length, type: g._fullData[0].type}; }""", key("live.view"))
+    assert view == {"steps": ["1", "2", "3"], "active": 2, "z": 64, "type": "heatmap"}
+    shot(page, "31-the-models-view")
     run_id = re.search(r"\(#(\d+)\)", selectbox(page, "live.pick").input_value()).group(1)
     open_tab(page, "Downloads")
     rows = list(csv.DictReader(download(page, f"dl.run{run_id}.steps", tmp_path).open()))
@@ -53,3 +61,5 @@ def test_schedule_free_trains_from_the_sidebar_and_the_optimizers_insides_are_dr
     np.testing.assert_allclose([float(r["bias_correction"]) for r in rows], np.sqrt(1 - 0.999 ** t), rtol=1e-12)
     epochs = list(csv.DictReader(download(page, f"dl.run{run_id}.epochs", tmp_path).open()))
     assert all(r["val_loss"] and r["val_loss_at_y"] and r["val_loss"] != r["val_loss_at_y"] for r in epochs)
+    html = download(page, f"dl.run{run_id}.view", tmp_path).read_text()
+    assert "after epoch " in html and "play" in html and "P(class 1)" in html
