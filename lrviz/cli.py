@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("config")
     t.add_argument("--out", help="per-epoch CSV")
     t.add_argument("--steps-out", help="per-step CSV")
+    t.add_argument("--view-out", help="the model's view per epoch, as an animated HTML (data of one or two features)")
     s = sub.add_parser("script", help="write the plain-Keras script that reproduces the run")
     s.add_argument("config")
     s.add_argument("--out", help="Python file (default: standard output)")
@@ -95,7 +96,7 @@ def script(cfg: dict, args) -> int:
 def train(cfg: dict, args) -> int:
     from .train import train_cli
 
-    return train_cli(cfg, args.out, args.steps_out)
+    return train_cli(cfg, args.out, args.steps_out, args.view_out)
 
 
 def lr_find(cfg: dict, args) -> int:

@@ -67,17 +67,22 @@ def frame_epochs(epochs: list[int], most: int = MAX_FRAMES) -> list[int]:
 def figure(store, run_id: int):
     """The run's animated view (figures.view_figure) from the store, or None when it recorded
     none (data of more than two features, or no epoch finished yet)."""
-    from . import data as datamod
-    from . import figures
-
     run = store.run(run_id)
     epochs = store.view_epochs(run_id) if run else []
     if not epochs:
         return None
-    rows = store.views(run_id, frame_epochs(epochs))
+    return animation(store.views(run_id, frame_epochs(epochs)), run["config"]["data"], len(epochs), run["name"])
+
+
+def animation(rows: list[tuple], data_section: dict, recorded: int, name: str):
+    """figures.view_figure of stored rows ((epoch, extent, bytes) of the epochs shown, of
+    `recorded` in all), over the data section's training rows."""
+    from . import data as datamod
+    from . import figures
+
     frames = [(epoch, decode(extent, blob)[1]) for epoch, extent, blob in rows]
     extent = decode(rows[-1][1], rows[-1][2])[0]
-    data = datamod.load(run["config"]["data"])
-    shown = f" ({len(frames)} of {len(epochs)} epochs)" if len(frames) < len(epochs) else ""
+    data = datamod.load(data_section)
+    shown = f" ({len(frames)} of {recorded} epochs)" if len(frames) < recorded else ""
     return figures.view_figure(frames, extent, data.X_train, data.y_train,
-                               f"The model's view, epoch by epoch{shown}: {run['name']}")
+                               f"The model's view, epoch by epoch{shown}: {name}")

@@ -397,6 +397,7 @@ class Foreground:
     steps: list   # rows in STEP_COLUMNS order
     epochs: list  # rows in EPOCH_COLUMNS order
     metric: str
+    views: list   # the model's view at each epoch: (epoch, extent, bytes), lrviz.model_view
 
     @property
     def ended(self) -> str:
@@ -421,20 +422,38 @@ def foreground(cfg: dict) -> Foreground:
         if epoch_rows:
             bar.set_postfix_str(_progress(epoch_rows[-1], metric[0]), refresh=False)
 
+    views = []
+    sink.views = views.extend  # a sink that takes the model's views (Ledger.epoch_end)
     outcome = run(cfg, sink, on_start=metric.append)
     bar.close()
-    return Foreground(outcome, steps, epochs, metric[0] if metric else "")
+    return Foreground(outcome, steps, epochs, metric[0] if metric else "", views)
 
 
-def train_cli(cfg: dict, out: str | None, steps_out: str | None) -> int:
-    """Foreground training; writes the CSVs (as the page's downloads) and says on stderr what it
-    wrote; 0 when the run is done."""
+def train_cli(cfg: dict, out: str | None, steps_out: str | None, view_out: str | None = None) -> int:
+    """Foreground training; writes the CSVs and the model's view (as the page's downloads) and
+    says on stderr what it wrote; 0 when the run is done."""
     done = foreground(cfg)
     for path, kind, rows in ((out, "epochs", done.epochs), (steps_out, "steps", done.steps)):
         if path:
             _write_rows(path, kind, rows, done.metric)
+    if view_out:
+        _write_view(view_out, cfg, done.views)
     print(done.ended, file=sys.stderr)
     return 0 if done.outcome.status == "done" else 1
+
+
+def _write_view(path: str, cfg: dict, views: list) -> None:
+    from . import exports, model_view
+
+    if not views:
+        print(f"lrviz: no model view written to {path}: it is drawn for data of one or two features",
+              file=sys.stderr)
+        return
+    shown = set(model_view.frame_epochs([epoch for epoch, *_ in views]))
+    fig = model_view.animation([v for v in views if v[0] in shown], cfg["data"], len(views), "this run")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(exports.html(fig))
+    print(f"lrviz: wrote {path}: the model's view over {len(views)} epochs", file=sys.stderr)
 
 
 def _progress(epoch_row: tuple, metric: str) -> str:

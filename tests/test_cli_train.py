@@ -106,3 +106,19 @@ def test_a_schedule_free_run_trains_and_its_csv_has_both_validation_points(tmp_p
     header, *rows = list(csv.reader(out.open(newline="")))
     assert header[-2:] == ["val_loss_at_y", "val_accuracy_at_y"] and len(rows) == 3
     assert all(r[3] and r[-2] and r[3] != r[-2] for r in rows)  # val_loss at x, and at y
+
+
+def test_the_models_view_is_written_as_an_animated_html_with_a_frame_per_epoch(tmp_path):
+    view = tmp_path / "view.html"
+    done = train(tmp_path, TINY, "--view-out", str(view))
+    assert done.returncode == 0, done.stderr[-2000:]
+    html = view.read_text()
+    assert html.count('"name":"') >= 3 and "after epoch " in html and "P(class 1)" in html
+    assert f"lrviz: wrote {view}: the model's view over 3 epochs" in stderr_lines(done)
+
+
+def test_data_of_many_features_writes_no_view_and_says_why(tmp_path):
+    view = tmp_path / "view.html"
+    done = train(tmp_path, {**TINY, "data": {"name": "iris"}}, "--view-out", str(view))
+    assert done.returncode == 0 and not view.exists()
+    assert any("no model view" in line and "one or two features" in line for line in stderr_lines(done))
