@@ -157,14 +157,11 @@ def lesson(raw, args) -> int:
     spec = found.spec()
     code, pool_store, group = _experiment("ab", spec, ab.check(spec), args, args.name or found.title)
     if group is not None:
-        values = {(r["arm"], r["seed"]): r["final_val_loss"] for r in _rows(groups.results(pool_store, group))}
+        cols = groups.results(pool_store, group)  # runs that did not finish count as none, as on the page
+        values = dict(zip(zip(cols["arm"], cols["seed"]), groups.finished(cols, "final_val_loss")))
         print(f"lrviz: {found.title} ({found.paper})\nWhat to look for: {found.look_for}\n"
               f"What these runs show: {ab.verdict(ab.compare(values), seeds=len(spec['seeds']))}", file=sys.stderr)
     return code
-
-
-def _rows(cols: dict) -> list[dict]:
-    return [dict(zip(cols, row)) for row in zip(*cols.values())]
 
 
 def _experiment(kind: str, raw: dict, plan, args, name: str | None = None):

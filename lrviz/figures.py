@@ -473,39 +473,49 @@ CLASS_COLORS = ("#f59322", "#0877bd")  # TensorFlow Playground's: class 0 orange
 CLASS_SCALE = [[0.0, CLASS_COLORS[0]], [0.5, "#e8eaeb"], [1.0, CLASS_COLORS[1]]]
 
 
-def view_figure(frames: list[tuple[int, np.ndarray]], extent: tuple, x: np.ndarray, y: np.ndarray,
+def view_figure(frames: list[tuple[int, np.ndarray]], extent: tuple, x: np.ndarray, y: np.ndarray, task: str,
                 title: str = "The model's view, epoch by epoch"):
     """What the model predicted over its inputs after each epoch, with the data points: for two
-    features the predicted probability of class 1 over the plane (for more classes, the most
-    likely one), for one feature the fitted curve; an epoch slider and a play button, as
-    TensorFlow Playground shows it. frames: (epoch, predictions [grid points, outputs]) in
-    epoch order, on model_view's grid of `extent`."""
+    features a map over the plane (the probability of class 1; the most likely class, for more
+    classes; the predicted value, for regression), for one feature a curve along it; an epoch
+    slider and a play button, as TensorFlow Playground shows it. frames: (epoch, predictions
+    [grid points, outputs]) in epoch order, on model_view's grid of `extent`."""
     from . import model_view
 
     axes = model_view.Grid(tuple(extent), np.empty((0, 1))).axes
-    classes = int(np.max(y)) + 1 if len(axes) == 2 and len(y) else 0
+    regression = task == "regression"
+    span = (float(np.min(y)), float(np.max(y))) if regression and len(y) else (0.0, 1.0)
 
     def drawn(values: np.ndarray) -> dict:
         if len(axes) == 1:
-            return dict(type="scatter", x=axes[0], y=values[:, 0], mode="lines", name="the model's fitted curve",
-                        line=dict(color=COLORS[0], width=3), hovertemplate="x %{x:.3g}: %{y:.4g}<extra></extra>")
+            several = values.shape[1] > 1
+            name = "the model's fitted curve" if regression else "predicted class" if several else "P(class 1)"
+            return dict(type="scatter", x=axes[0], y=values.argmax(axis=1) if several else values[:, 0],
+                        mode="lines", name=name, line=dict(color=COLORS[0], width=3),
+                        hovertemplate="x %{x:.3g}: %{y:.4g}<extra></extra>")
         shape = (len(axes[1]), len(axes[0]))
-        if values.shape[1] == 1:
-            return dict(type="heatmap", x=axes[0], y=axes[1], z=values[:, 0].reshape(shape), zmin=0.0, zmax=1.0,
-                        colorscale=CLASS_SCALE, opacity=0.6, colorbar=dict(title=dict(text="P(class 1)")), name="P(class 1)",
-                        hovertemplate="(%{x:.3g}, %{y:.3g}): P(class 1) = %{z:.3f}<extra></extra>")
-        return dict(type="heatmap", x=axes[0], y=axes[1], z=values.argmax(axis=1).reshape(shape), zmin=0,
-                    zmax=values.shape[1] - 1, colorscale="Turbo", opacity=0.6, colorbar=dict(title=dict(text="predicted class")),
-                    name="predicted class", hovertemplate="(%{x:.3g}, %{y:.3g}): class %{z}<extra></extra>")
+        if regression:
+            z, name, scale, low, high = values[:, 0], "prediction", "Viridis", *span
+        elif values.shape[1] == 1:
+            z, name, scale, low, high = values[:, 0], "P(class 1)", CLASS_SCALE, 0.0, 1.0
+        else:
+            z, name, scale, low, high = values.argmax(axis=1), "predicted class", "Turbo", 0, values.shape[1] - 1
+        return dict(type="heatmap", x=axes[0], y=axes[1], z=z.reshape(shape), zmin=low, zmax=high, colorscale=scale,
+                    opacity=0.6, colorbar=dict(title=dict(text=name)), name=name,
+                    hovertemplate="(%{x:.3g}, %{y:.3g}): " + name + " %{z:.3g}<extra></extra>")
 
     if len(axes) == 1:
         points = dict(type="scatter", x=x[:, 0], y=y, mode="markers", name="data", marker=dict(
             size=4, color="#64748b", opacity=0.5), hoverinfo="skip")
     else:
-        color = [CLASS_COLORS[int(c)] for c in y] if classes <= 2 else y
+        if regression:
+            marker = dict(color=y, colorscale="Viridis", cmin=span[0], cmax=span[1])
+        elif len(y) and np.max(y) <= 1:
+            marker = dict(color=[CLASS_COLORS[int(c)] for c in y])
+        else:
+            marker = dict(color=y, colorscale="Turbo")
         points = dict(type="scatter", x=x[:, 0], y=x[:, 1], mode="markers", name="data (training rows)",
-                      marker=dict(size=5, color=color, line=dict(color="white", width=0.6), colorscale="Turbo"),
-                      hoverinfo="skip")
+                      marker=dict(size=5, line=dict(color="white", width=0.6), **marker), hoverinfo="skip")
     names = [str(epoch + 1) for epoch, _ in frames]
     layout = _layout(title, "prediction" if len(axes) == 1 else "feature 2", height=560, xtitle="feature 1")
     layout["hovermode"] = "closest"

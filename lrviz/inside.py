@@ -24,6 +24,13 @@ QUANTILES = (0.5, 0.9)
 SAMPLE = 2048  # parameters the quantiles are taken over at most (evenly spaced): selecting in
 # millions at every step would cost more than the step; the maximum is over all of them
 WIDTH = len(INSIDE_COLUMNS) - 1  # what the graph records: every column but the bias correction
+MEMORY = 256 * 2**20  # bytes a graph call's record may take, with the copies its measures make
+
+
+def chunk_cap(parameters: int) -> int:
+    """The most steps a graph call may record for models of this many parameters in all: each
+    step holds the weights and the gradients (float32), and measuring copies them about 4 times."""
+    return max(1, MEMORY // (2 * 4 * 4 * max(parameters, 1)) - 1)
 
 
 class Inside:

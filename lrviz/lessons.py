@@ -18,9 +18,10 @@ from .schedules import make
 
 SETUP = {"data": {"name": "moons", "n_samples": 2000, "noise": 0.2}, "model": {"hidden_units": [16, 16]},
          "training": {"epochs": 20, "batch_size": 32}}
-STEPS = 1000  # SETUP's optimizer steps: 1,600 training rows / 32 × 20 epochs
 SEEDS = (0, 1, 2, 3, 4)
 PEAK = 3e-3
+BASE = cfgmod.validate({"schedule": make("constant"), **SETUP})
+STEPS = cfgmod.steps_per_epoch(BASE) * SETUP["training"]["epochs"]  # 1,000
 
 
 def _cosine(name: str, alpha: float = 0.01, **optimizer) -> Preset:
@@ -44,7 +45,7 @@ class Lesson:
         return {"a": self._arm(self.a), "b": self._arm(self.b), "seeds": list(SEEDS)}
 
     def _arm(self, preset: Preset) -> dict:
-        cfg = preset.config(cfgmod.validate({"schedule": make("constant"), **SETUP}), SETUP["training"]["epochs"])
+        cfg = preset.config(BASE, SETUP["training"]["epochs"])
         if self.beta_2 is not None:
             optimizer = dict(cfg["optimizer"])
             settings = optimizer["config"] if "class_name" in optimizer else optimizer
@@ -61,7 +62,7 @@ LESSONS = (
            Preset("B: one-cycle, peak 1e-2", "", ("one_cycle", {"maximal_learning_rate": 1e-2, "pct_start": 0.3}))),
     Lesson("restarts", "Warm restarts vs plain cosine", "Loshchilov & Hutter 2016 (SGDR)",
            "Each restart throws the loss back up for a while; SGDR's promise is a good model at the end of every "
-           "period. The runs end at the end of a period: does B match A's final val_loss?",
+           "period. The run ends where B's third period does (within a step): does B match A's final val_loss?",
            Preset("A: cosine over the run", "", ("CosineDecay", {"initial_learning_rate": PEAK, "decay_steps": 100,
                                                                  "alpha": 0.01}), units="% of the run"),
            Preset("B: restarts, periods of 1/7, 2/7, 4/7 of the run", "",

@@ -7,7 +7,6 @@ the page that draws the frames.
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 
@@ -46,14 +45,19 @@ def grid(x: np.ndarray) -> Grid | None:
 
 
 def encode(extent: tuple, values: np.ndarray) -> tuple[str, bytes]:
-    """(extent as JSON, the predictions as NumPy's .npy bytes in float16): 8 KiB a 2-D epoch."""
-    out = io.BytesIO()
-    np.save(out, np.asarray(values, dtype=np.float16), allow_pickle=False)
-    return json.dumps(list(extent)), out.getvalue()
+    """(JSON of the extent and of the array's shape and dtype, the array's raw bytes; never a
+    pickle): probabilities in float16 (8 KiB a 2-D epoch), anything else (a regression's
+    values) in float32."""
+    values = np.asarray(values)
+    probabilities = values.size and np.all((values >= 0) & (values <= 1))
+    raw = values.astype("<f2" if probabilities else "<f4")
+    return json.dumps({"extent": list(extent), "shape": list(raw.shape), "dtype": raw.dtype.str}), raw.tobytes()
 
 
-def decode(extent: str, blob: bytes) -> tuple[tuple, np.ndarray]:
-    return tuple(json.loads(extent)), np.load(io.BytesIO(blob), allow_pickle=False).astype(np.float64)
+def decode(meta: str, blob: bytes) -> tuple[tuple, np.ndarray]:
+    head = json.loads(meta)
+    values = np.frombuffer(blob, dtype=np.dtype(head["dtype"])).reshape(head["shape"])
+    return tuple(head["extent"]), values.astype(np.float64)
 
 
 def frame_epochs(epochs: list[int], most: int = MAX_FRAMES) -> list[int]:
@@ -71,7 +75,12 @@ def figure(store, run_id: int):
     epochs = store.view_epochs(run_id) if run else []
     if not epochs:
         return None
-    return animation(store.views(run_id, frame_epochs(epochs)), run["config"]["data"], len(epochs), run["name"])
+    from .params import ConfigError
+
+    try:
+        return animation(store.views(run_id, frame_epochs(epochs)), run["config"]["data"], len(epochs), run["name"])
+    except ConfigError:  # its data cannot be read any more (an uploaded CSV removed)
+        return None
 
 
 def animation(rows: list[tuple], data_section: dict, recorded: int, name: str):
@@ -84,5 +93,5 @@ def animation(rows: list[tuple], data_section: dict, recorded: int, name: str):
     extent = decode(rows[-1][1], rows[-1][2])[0]
     data = datamod.load(data_section)
     shown = f" ({len(frames)} of {recorded} epochs)" if len(frames) < recorded else ""
-    return figures.view_figure(frames, extent, data.X_train, data.y_train,
+    return figures.view_figure(frames, extent, data.X_train, data.y_train, data.task,
                                f"The model's view, epoch by epoch{shown}: {name}")

@@ -311,8 +311,7 @@ def shown(panel: Panel, get) -> tuple[Param, ...]:
     if panel.section != "optimizer":
         return panel.params
     kind = get(f"optimizer.{OPTIMIZER_CLASS.name}", optimizers.ADAM)
-    names = set(optimizers.SECTIONS.get(kind, optimizers.SECTIONS[optimizers.ADAM]).defaults())
-    return tuple(p for p in panel.params if p is OPTIMIZER_CLASS or p.name in names)
+    return (OPTIMIZER_CLASS, *optimizers.SECTIONS.get(kind, optimizers.SECTIONS[optimizers.ADAM]).params)
 
 
 def class_switch(get, old: str, new: str) -> dict:

@@ -28,13 +28,12 @@ import tensorflow as tf
 
 from . import data as datamod
 from . import model as modelmod
-from . import model_view
 from .config import batches
 from .executor import block_key
 from .schedules import keras_learning_rate
 from .inside import WIDTH as INSIDE_WIDTH
 from .inside import Inside
-from .train import Ledger, Outcome, Watch, chunk_size, correction_of
+from .train import Ledger, Outcome, Watch, chunk_size, correction_of, view_grid
 
 
 class Replicas(keras.optimizers.schedules.LearningRateSchedule):
@@ -230,8 +229,7 @@ class _Feed:
         k = len(seeds)
         self.X, self.y = tf.constant(data.X_train), tf.constant(data.y_train)
         self.X_val, self.y_val = tf.constant(data.X_val), tf.constant(data.y_val)
-        self.grid = model_view.grid(np.concatenate([data.X_train, data.X_val]))
-        self.grid_points = None if self.grid is None else tf.constant(self.grid.points)
+        self.grid, self.grid_points = view_grid(data)
         self.rows, self.batch_size, self.chunk, self.seeds = len(data.X_train), batch_size, chunk, seeds
         self.steps_per_epoch = batches(self.rows, batch_size)
         self.order = tf.Variable(tf.zeros([k, self.rows], tf.int32), trainable=False)
@@ -281,7 +279,8 @@ def _run(cfgs, sinks, stops, on_start):
         blocks.append(([weights[i] for i in members], cfgs[members[0]]["model"]["activation"], opt))
     model = Stack(blocks, modelmod.HEADS[data.task][0])
     model.compile(optimizer=blocks[0][2], jit_compile=False)
-    chunk = chunk_size(max(sum(k.size + b.size for k, b in w) for w in weights), batch * len(cfgs), spe)
+    sizes = [sum(k.size + b.size for k, b in w) for w in weights]
+    chunk = chunk_size(max(sizes), batch * len(cfgs), spe, sum(sizes))
     model.attach(data, batch, [c["training"]["seed"] for c in cfgs], chunk, data.task)
     ledgers = [Ledger(sink, stop, correction=correction_of(c)) for c, sink, stop in zip(cfgs, sinks, stops)]
     ticks = tf.data.Dataset.from_tensors(0).repeat()

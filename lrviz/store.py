@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     val_loss REAL, metric REAL, val_metric REAL, wall_time REAL, val_loss_at_y REAL, val_metric_at_y REAL,
     PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS views (
-    run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, extent TEXT NOT NULL, data BLOB NOT NULL,
+    run_id INTEGER NOT NULL, epoch INTEGER NOT NULL, meta TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets (
     run_id INTEGER NOT NULL, bucket INTEGER NOT NULL, step_first INTEGER NOT NULL, step_last INTEGER NOT NULL,
@@ -366,24 +366,24 @@ class Store:
                     self._add_buckets(db, run_id, rows)
 
     def append_views(self, run_id: int, rows) -> None:
-        """rows: (epoch, extent JSON, predictions as .npy bytes): lrviz.model_view's encoding."""
+        """rows: (epoch, JSON of the extent and shape, the predictions' bytes): lrviz.model_view's encoding."""
         rows = [(run_id, *r) for r in rows]
         if rows:
             with self._write() as db:
                 if not db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
                     raise RunGone(run_id)
-                db.executemany("INSERT OR REPLACE INTO views (run_id, epoch, extent, data) VALUES (?, ?, ?, ?)", rows)
+                db.executemany("INSERT OR REPLACE INTO views (run_id, epoch, meta, data) VALUES (?, ?, ?, ?)", rows)
 
     def view_epochs(self, run_id: int) -> list[int]:
         return [r[0] for r in self._read("SELECT epoch FROM views WHERE run_id = ? ORDER BY epoch", (run_id,))]
 
     def views(self, run_id: int, epochs) -> list[tuple]:
-        """(epoch, extent JSON, bytes) of those epochs of the run that it recorded, in order."""
+        """(epoch, meta JSON, bytes) of those epochs of the run that it recorded, in order (model_view.decode)."""
         out = []
         epochs = list(epochs)
         for start in range(0, len(epochs), 500):  # SQLite's limit on bound parameters
             part = epochs[start:start + 500]
-            out += self._read(f"SELECT epoch, extent, data FROM views WHERE run_id = ? AND epoch IN "
+            out += self._read(f"SELECT epoch, meta, data FROM views WHERE run_id = ? AND epoch IN "
                               f"({','.join('?' * len(part))}) ORDER BY epoch", (run_id, *part))
         return out
 

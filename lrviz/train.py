@@ -63,6 +63,7 @@ from . import optimizers  # noqa: E402
 from .experiments.range_test import Explosion  # noqa: E402
 from .inside import WIDTH as INSIDE_WIDTH  # noqa: E402
 from .inside import Inside, with_quantiles  # noqa: E402
+from .inside import chunk_cap as inside_cap  # noqa: E402
 from .schedules import FAMILIES, family_id, params_of  # noqa: E402
 from .store import EPOCH_COLUMNS  # noqa: E402
 
@@ -188,8 +189,7 @@ class _Feed:
     def __init__(self, data, batch_size, seed, chunk):
         self.X, self.y = tf.constant(data.X_train), tf.constant(data.y_train)
         self.X_val, self.y_val = tf.constant(data.X_val), tf.constant(data.y_val)
-        self.grid = model_view.grid(np.concatenate([data.X_train, data.X_val]))
-        self.grid_points = None if self.grid is None else tf.constant(self.grid.points)
+        self.grid, self.grid_points = view_grid(data)
         # Here, not on the model: Keras would log them as training metrics.
         self.val_loss, self.val_metric = keras.metrics.Mean(), modelmod.metric_object(data.task)
         self.rows, self.batch_size, self.chunk = len(data.X_train), batch_size, chunk
@@ -200,10 +200,19 @@ class _Feed:
         self.inside = tf.Variable(tf.fill([chunk, 1, INSIDE_WIDTH], np.nan), trainable=False)
 
 
-def chunk_size(params: int, batch_size: int, spe: int) -> int:
-    """Batches per graph call: the whole epoch for small models, fewer when a batch is slow."""
+def view_grid(data: datamod.Data):
+    """(model_view's grid over every row the model sees, its points as a constant), or (None, None)."""
+    grid = model_view.grid(np.concatenate([data.X_train, data.X_val]))
+    return grid, None if grid is None else tf.constant(grid.points)
+
+
+def chunk_size(params: int, batch_size: int, spe: int, recorded: int = 0) -> int:
+    """Batches per graph call: the whole epoch for small models, fewer when a batch is slow, or
+    when the call's record of the optimizer's insides (`recorded` parameters, every replica's,
+    a step) would outgrow lrviz.inside.MEMORY."""
     step_s = STEP_OVERHEAD_S + 6 * batch_size * params / FLOPS_PER_S
-    return max(1, min(spe, int(CHUNK_SECONDS / step_s)))
+    chunk = max(1, min(spe, int(CHUNK_SECONDS / step_s)))
+    return min(chunk, inside_cap(recorded)) if recorded else chunk
 
 
 class _EpochOrder(keras.callbacks.Callback):
@@ -367,7 +376,7 @@ def run(cfg: dict, sink, stop=None, on_start=None, inside: bool = True) -> Outco
     model, callbacks = modelmod.build(cfg, data, cls=Recorder, jit_compile=False)
     batch = cfg["training"]["batch_size"]
     spe = batches(len(data.X_train), batch)
-    chunk = chunk_size(model.count_params(), batch, spe)
+    chunk = chunk_size(model.count_params(), batch, spe, model.count_params() if inside else 0)
     model.attach(data, batch, cfg["training"]["seed"], chunk, inside)
     family = FAMILIES[family_id(cfg["schedule"])]
     ledger = Ledger(sink, stop, family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None,

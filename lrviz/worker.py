@@ -170,8 +170,9 @@ class StoreSink:
 
     def flush(self) -> None:
         self.store.append_steps(self.run_id, self.steps)
-        self.store.append_epochs(self.run_id, self.epochs)
+        # Views before their epochs: a page that sees an epoch finds its view (it caches by epoch).
         self.store.append_views(self.run_id, self.pending_views)
+        self.store.append_epochs(self.run_id, self.epochs)
         self.steps, self.epochs, self.pending_views = [], [], []
         self.last = time.monotonic()
 

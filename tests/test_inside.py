@@ -159,3 +159,13 @@ def test_the_quantiles_are_numpys_and_a_padded_block_leaves_its_padding_out(size
                                rtol=1e-14)
     padded = np.concatenate([sample, np.full((5, 2, 3), np.nan, np.float32)], axis=-1)
     np.testing.assert_allclose(with_quantiles(np.zeros((5, 2, 13)), padded)[..., 1:3], got, rtol=1e-14)
+
+
+def test_a_graph_call_records_no_more_steps_than_its_memory_allows():
+    from lrviz.inside import MEMORY, chunk_cap
+
+    million = 1_000_000
+    assert train.chunk_size(10, 1, 10_000, million) == chunk_cap(million) == 7
+    assert (chunk_cap(million) + 1) * 2 * 4 * million * 4 <= MEMORY  # weights and gradients, copied ~4 times
+    assert chunk_cap(8 * 1024 * 1024) == 1  # config's largest MLP: one step a call, never none
+    assert train.chunk_size(337, 32, 50, 337) == 50  # a small model: the whole epoch

@@ -156,3 +156,27 @@ def test_a_replica_side_by_side_records_the_view_its_run_alone_records():
             assert extent == extent_alone
             np.testing.assert_allclose(model_view.decode(extent, blob)[1],
                                        model_view.decode(extent_alone, blob_alone)[1], atol=2e-3)
+
+
+def test_a_regression_over_two_features_is_drawn_as_its_predicted_values_coloured_like_its_targets():
+    from lrviz import figures
+
+    g = model_view.grid(np.array([[0.0, 0.0], [1.0, 1.0]]))
+    values = np.linspace(-5.0, 1e6, len(g.points))[:, None]
+    extent, blob = model_view.encode(g.extent, values)
+    frame = model_view.decode(extent, blob)[1]
+    np.testing.assert_allclose(frame, values, rtol=1e-6)  # float32: a regression's values do not fit float16
+    fig = figures.view_figure([(0, frame)], g.extent, np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([-5.0, 7.5]),
+                              "regression")
+    heat, points = fig.data
+    assert heat.name == "prediction" and (heat.zmin, heat.zmax) == (-5.0, 7.5)
+    assert list(points.marker.color) == [-5.0, 7.5] and (points.marker.cmin, points.marker.cmax) == (-5.0, 7.5)
+
+
+def test_several_classes_over_two_features_are_drawn_as_the_most_likely_class():
+    from lrviz import figures
+
+    g = model_view.grid(np.array([[0.0, 0.0], [1.0, 1.0]]))
+    probs = np.tile([0.2, 0.5, 0.3], (len(g.points), 1))
+    fig = figures.view_figure([(0, probs)], g.extent, np.array([[0.0, 0.0]]), np.array([2]), "multiclass")
+    assert fig.data[0].name == "predicted class" and np.all(np.asarray(fig.data[0].z) == 1)

@@ -200,3 +200,10 @@ def test_switching_class_gives_a_setting_still_at_its_default_the_new_classs_def
     assert panels.class_switch({**adam, "optimizer.epsilon": 1e-5}.get, "Adam", "ScheduleFreeAdamW") == {}
     back = panels.config_state(sf_config())
     assert panels.class_switch(back.get, "ScheduleFreeAdamW", "Adam") == {"optimizer.epsilon": 1e-7}
+
+
+def test_each_optimizer_shows_its_own_declaration_of_a_shared_setting():
+    panel = panels.PANELS[0]
+    beta_1 = {kind: next(p for p in panels.shown(panel, {"optimizer.class_name": kind}.get) if p.name == "beta_1")
+              for kind in optimizers.CLASSES}
+    assert beta_1["Adam"].low_open is False and beta_1["ScheduleFreeAdamW"].low_open is True
