@@ -15,6 +15,8 @@ not the forty that measuring there would (docs/benchmarks.md).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -109,8 +111,10 @@ def with_quantiles(measured: np.ndarray, sample: np.ndarray) -> np.ndarray:
     if not out.size or not sample.shape[-1]:
         return out  # nothing was recorded
     sample = np.asarray(sample, np.float64)
-    if np.isnan(sample).any():
-        q = np.nanquantile(sample, QUANTILES, axis=-1)
+    if np.isnan(sample).any():  # padding; or a step whose update was not finite, which its run does not keep
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: its quantiles are NaN
+            q = np.nanquantile(sample, QUANTILES, axis=-1)
     else:  # np.quantile's own arithmetic, from one partition for both quantiles: 20× faster here
         pos = (sample.shape[-1] - 1) * np.asarray(QUANTILES)
         lo, hi = np.floor(pos).astype(int), np.ceil(pos).astype(int)
