@@ -62,15 +62,11 @@ class Inside:
         rows, the first holding the weights before the step (and again in place of gradients).
         One loop variable: each one adds control-flow ops to every iteration."""
         trail = tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[2 * self.n * self.k])
-        return trail.write(0, self._row([v.value for v in self.variables] * 2))
+        return trail.write(0, _row([v.value for v in self.variables] * 2))
 
     def step(self, i, state, grads: list):
         """After update i of the call: its weights and its gradients (in self.variables' order)."""
-        return state.write(i + 1, self._row([*(v.value for v in self.variables), *grads]))
-
-    @staticmethod
-    def _row(tensors) -> tf.Tensor:
-        return _row(tensors)
+        return state.write(i + 1, _row([*(v.value for v in self.variables), *grads]))
 
     def measures(self, state) -> tuple[tf.Tensor, tf.Tensor]:
         """([steps, K, WIDTH]: each step's grad_norm, its largest step and per layer its ratio,

@@ -275,9 +275,12 @@ class Ledger:
             np.asarray(wall[:n]).tolist(), inside_rows)], [])
         self.steps += n
 
-    def _hand(self, step_rows, epoch_rows) -> None:
-        """To the sink; a sink that refuses (its run deleted, a full disk) ends this run alone."""
+    def _hand(self, step_rows, epoch_rows, views=()) -> None:
+        """To the sink (views, the model's view at epochs, only to a sink that takes them); a sink
+        that refuses (its run deleted, a full disk) ends this run alone."""
         try:
+            if views and hasattr(self.sink, "views"):
+                self.sink.views(views)
             self.sink(step_rows, epoch_rows)
         except Exception as exc:  # noqa: BLE001 - the run's reason, kept with the run
             self.status, self.error = "failed", f"{exc.__class__.__name__}: {exc}"
@@ -288,13 +291,8 @@ class Ledger:
         the model's view then ((extent, predictions), lrviz.model_view) to a sink that takes views."""
         if self.steps < (epoch + 1) * steps_per_epoch or self.epochs != epoch or self.status == "failed":
             return
-        if view is not None and hasattr(self.sink, "views"):
-            try:
-                self.sink.views([(epoch, *model_view.encode(*view))])
-            except Exception as exc:  # noqa: BLE001 - as _hand
-                self.status, self.error = "failed", f"{exc.__class__.__name__}: {exc}"
-                return
-        self._hand([], [(epoch, self.epoch_lr, loss, val, metric, val_metric, wall, val_at_y, val_metric_at_y)])
+        views = [(epoch, *model_view.encode(*view))] if view is not None else []
+        self._hand([], [(epoch, self.epoch_lr, loss, val, metric, val_metric, wall, val_at_y, val_metric_at_y)], views)
         self.epochs += 1
 
 
