@@ -15,6 +15,7 @@ from typing import Protocol
 
 from . import config as cfgmod
 from .store import Store, owner_id
+from .visitors import HOST, Visitor
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,15 @@ class Executor(Protocol):
     store: Store  # where its runs are recorded
 
     def submit(self, config: dict, name: str | None = None, group: int | None = None,
-               cell: list | None = None) -> int:
+               cell: list | None = None, by: Visitor = HOST) -> int:
         """Queue a run; returns its id. A bad config or CSV raises ConfigError (no run made).
-        group, cell: the experiment it belongs to (store.create_group) and its place there."""
+        group, cell: the experiment it belongs to (store.create_group) and its place there.
+        by: who asks (lrviz.visitors), the run's owner; the host's limits bind a visitor, not
+        the host, the queue serves visitors in turn (lrviz.sharing), and a visitor doing an
+        exercise trains only with its fixed settings (lrviz.exercises)."""
 
-    def submit_many(self, runs: list[tuple[dict, str | None, list | None]], group: int | None = None) -> list[int]:
+    def submit_many(self, runs: list[tuple[dict, str | None, list | None]], group: int | None = None,
+                    by: Visitor = HOST) -> list[int]:
         """Queue (config, name, cell) runs at once: runs with equal stack_key may then train side
         by side. Every config is checked first: a bad one raises ConfigError and none is queued."""
 
@@ -102,24 +107,32 @@ def block_key(cfg: dict) -> str:
                       sort_keys=True)
 
 
-def check_config(config: dict) -> dict:
+def check_config(config: dict, store: Store | None = None, by: Visitor = HOST) -> dict:
     """The canonical config of a run to submit; ConfigError for a bad config or a CSV that
     cannot train (no such target, one class), read by its target column only: the server never
-    holds the table."""
+    holds the table. A visitor may train only on a CSV they uploaded (or their exercise's), and
+    it is not read before that is known; in an exercise, only with its fixed settings."""
     from .data import check, reads_file
+    from .exercises import check_run
+    from .uploads import check_granted
 
     cfg = cfgmod.validate(config)
+    if by.exercise is not None:
+        check_run(store, by.exercise, cfg)
     if reads_file(cfg["data"]["name"]):
+        if by.id is not None:
+            check_granted(store, by.id, cfg["data"]["path"])
         check(cfg["data"])
     return cfg
 
 
 def create_run(store: Store, cfg: dict, name: str | None, group: int | None = None,
-               cell: list | None = None) -> int:
+               cell: list | None = None, by: Visitor = HOST) -> int:
     """The run, 'queued', with its length (what progress and the charts' buckets need), owned by
-    this process (a restart elsewhere leaves it alone while this process lives)."""
+    this process (a restart elsewhere leaves it alone while this process lives), and by its
+    visitor, in their exercise."""
     return store.create_run(name, cfg, cfg["training"]["epochs"], cfgmod.steps_per_epoch(cfg), group, cell,
-                            owner_id())
+                            owner_id(), by.id, by.exercise)
 
 
 def progress(store: Store, run_id: int, queue_position: int | None = None,

@@ -20,9 +20,11 @@ import threading
 import time
 from multiprocessing.connection import wait
 
-from . import executor
+from . import config as cfgmod
+from . import executor, sharing
 from . import worker as workermod
 from .store import Store
+from .visitors import HOST, Visitor
 
 STOP_GRACE_S = 0.8      # a worker that has not stopped by then is ended (Stop lands within 1 s)
 MAX_START_FAILURES = 3  # workers that die before they are ready: give up instead of looping
@@ -95,6 +97,10 @@ class Pool:
         self._pending: list[int] = []
         self._configs: dict[int, dict] = {}
         self._keys: dict[int, tuple] = {}  # executor.stack_key and block_key of each queued run
+        self._visitors: dict[int, str | None] = {}  # who asked for each queued run, outside an experiment
+        self._singles: set[int] = set()  # queued runs outside an experiment: what LRVIZ_MAX_QUEUED counts
+        self._served: dict[str | None, float] = {}  # visitor -> when a worker last took one of their runs
+        self.limits = sharing.Limits.from_env()
         self._deleted: set[int] = set()  # their workers may still be stopping: not active any more
         self._start_failures = 0
         self._broken = None         # why workers cannot start, once we gave up respawning
@@ -131,29 +137,38 @@ class Pool:
     # --- public API ----------------------------------------------------------------------
 
     def submit(self, config: dict, name: str | None = None, group: int | None = None,
-               cell: list | None = None) -> int:
-        """Queue a run; returns its id. A bad config or CSV raises ConfigError here."""
-        return self.submit_many([(config, name, cell)], group)[0]
+               cell: list | None = None, by: Visitor = HOST) -> int:
+        """Queue a run; returns its id. A bad config or CSV, or one the host's limits refuse,
+        raises ConfigError here."""
+        return self.submit_many([(config, name, cell)], group, by)[0]
 
-    def submit_many(self, runs: list[tuple[dict, str | None, list | None]], group: int | None = None) -> list[int]:
+    def submit_many(self, runs: list[tuple[dict, str | None, list | None]], group: int | None = None,
+                    by: Visitor = HOST) -> list[int]:
         """Queue runs at once (those that differ only in their seed may train side by side); every
         config is checked before any run is made."""
-        cfgs = [executor.check_config(config) for config, _, _ in runs]
+        cfgs = [executor.check_config(config, self.store, by) for config, _, _ in runs]
         if self._closed:
             raise RuntimeError("the engine is shut down")
-        ids = []
-        try:
-            for cfg, (_, name, cell) in zip(cfgs, runs):
-                ids.append(executor.create_run(self.store, cfg, name, group, cell))
-        except BaseException:
-            for run_id in ids:  # none of them is queued: none may stay 'queued'
-                self.store.delete(run_id)
-            raise
-        with self._lock:
+        lengths = [(c["training"]["epochs"], cfgmod.steps_per_epoch(c)) for c in cfgs] if by.id is not None else []
+        with self._lock:  # the count and the new runs at once: two quick presses cannot both slip under the limit
+            if by.id is not None:
+                waiting = sum(self._visitors[r] == by.id for r in self._singles)
+                self.limits.check(lengths, waiting, group is not None)
+            ids = []
+            try:
+                for cfg, (_, name, cell) in zip(cfgs, runs):
+                    ids.append(executor.create_run(self.store, cfg, name, group, cell, by))
+            except BaseException:
+                for run_id in ids:  # none of them is queued: none may stay 'queued'
+                    self.store.delete(run_id)
+                raise
             for run_id, cfg in zip(ids, cfgs):
                 self._pending.append(run_id)
                 self._configs[run_id] = cfg
                 self._keys[run_id] = executor.stack_key(cfg), executor.block_key(cfg)
+                self._visitors[run_id] = by.id
+                if group is None:
+                    self._singles.add(run_id)
             self.warm()
             self._dispatch()
         return ids
@@ -162,9 +177,7 @@ class Pool:
         """End a run within a second as 'stopped', keeping its metrics; a queued run is cancelled."""
         with self._lock:
             if run_id in self._pending:
-                self._pending.remove(run_id)
-                self._configs.pop(run_id, None)
-                self._keys.pop(run_id, None)
+                self._forget(run_id)
                 self.store.finish_if_active(run_id, "stopped")
                 return
             for w in self._workers:
@@ -183,7 +196,7 @@ class Pool:
 
     def progress(self, run_id: int) -> executor.Progress | None:
         with self._lock:
-            position = self._pending.index(run_id) + 1 if run_id in self._pending else None
+            position = self._queue().index(run_id) + 1 if run_id in self._pending else None
             starting = not any(w.ready for w in self._workers)
         return executor.progress(self.store, run_id, position, starting)
 
@@ -191,7 +204,7 @@ class Pool:
         with self._lock:
             running = [i for w in self._workers for i in w.run_ids]
             self._deleted.intersection_update(running)  # only runs still stopping need remembering
-            return [i for i in running if i not in self._deleted] + list(self._pending)
+            return [i for i in running if i not in self._deleted] + self._queue()
 
     def workers(self) -> list[int]:
         """Process ids of the live workers (a recycled one and its successor may overlap)."""
@@ -228,7 +241,8 @@ class Pool:
         if self._broken and not self._workers:
             for run_id in self._pending:
                 self.store.finish_if_active(run_id, "failed", self._broken)
-            self._pending.clear()
+            for run_id in list(self._pending):
+                self._forget(run_id)
         for w in sorted(self._workers, key=lambda w: w.successor is not None):  # fresh ones first
             if not self._pending:
                 return
@@ -239,11 +253,21 @@ class Pool:
                 except OSError:
                     continue  # it just died: the runs wait for the next worker
                 for run_id in job:
-                    self._pending.remove(run_id)
-                    del self._configs[run_id], self._keys[run_id]
+                    self._served[self._visitors[run_id]] = time.monotonic()
+                    self._forget(run_id)
                 for i in range(executor.MAX_STACK):
                     w.stop[i] = -1
                 w.run_ids, w.deadlines = job, {}
+
+    def _queue(self) -> list[int]:
+        """The queued runs in the order they will start: visitors in turn (lrviz.sharing)."""
+        return sharing.fair_order(self._pending, self._visitors, self._served, self._singles)
+
+    def _forget(self, run_id: int) -> None:
+        self._pending.remove(run_id)
+        for kept in (self._configs, self._keys, self._visitors):
+            kept.pop(run_id, None)
+        self._singles.discard(run_id)
 
     def _next_job(self) -> list[int]:
         """The first queued run and those queued that can train beside it (executor.stack_key), at
@@ -252,12 +276,13 @@ class Pool:
         split over workers that share the cores. Each further block costs about a run of its own
         (its own layers to trace): a job takes its share of the blocks, one per worker
         (benchmarks/bench_experiments.py)."""
-        first = self._pending[0]
+        queue = self._queue()
+        first = queue[0]
         key = self._keys[first][0]
         if key is None:
             return [first]
         blocks: dict[str, list[int]] = {}  # in queue order
-        for r in self._pending:
+        for r in queue:
             if self._keys[r][0] == key:
                 blocks.setdefault(self._keys[r][1], []).append(r)
         job = []

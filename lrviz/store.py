@@ -46,20 +46,28 @@ SUMMARY_BUCKETS = 1000
 SUMMARY_COLUMNS = ("bucket", "step_first", "step_last", "n", "lr_min", "lr_max", "loss_min", "loss_max",
                    "loss_sum", "loss_n", "wall_min", "wall_max")
 RUN_COLUMNS = ("id", "name", "config", "status", "created", "started", "finished", "error", "metric",
-               "epochs", "steps_per_epoch", "total_steps", "group_id", "cell", "node", "owner")
+               "epochs", "steps_per_epoch", "total_steps", "group_id", "cell", "node", "owner", "visitor", "exercise")
 # An experiment's runs share a group: kind is range_test, seeds, ab or sweep; spec is what was
 # asked (JSON); a run's cell is its place in it (a JSON list: the grid's values, or the arm).
-GROUP_COLUMNS = ("id", "kind", "name", "spec", "created")
+GROUP_COLUMNS = ("id", "kind", "name", "spec", "created", "visitor")
+# owner: the executor process that queued a run (recover() leaves a live one's runs alone).
+# visitor: who started it on the page (lrviz.visitors; None: the command line, the host);
+# exercise: the exercise link they came by (lrviz.exercises).
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, config TEXT NOT NULL,
     status TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, error TEXT,
     metric TEXT, epochs INTEGER, steps_per_epoch INTEGER, total_steps INTEGER, group_id INTEGER, cell TEXT,
-    node TEXT, owner TEXT);
+    node TEXT, owner TEXT, visitor TEXT, exercise TEXT);
 CREATE TABLE IF NOT EXISTS groups (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
-    created REAL NOT NULL);
+    created REAL NOT NULL, visitor TEXT);
+CREATE TABLE IF NOT EXISTS exercises (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, config TEXT NOT NULL, hidden TEXT NOT NULL, locked TEXT NOT NULL,
+    visitor TEXT, created REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS grants (
+    visitor TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (visitor, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS steps (
     run_id INTEGER NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
     learning_rate REAL, loss REAL, wall_time REAL, {INSIDE}, PRIMARY KEY (run_id, step)) WITHOUT ROWID;
@@ -79,7 +87,9 @@ CREATE TABLE IF NOT EXISTS buckets (
 # (their old rows read None).
 ADDED_COLUMNS = {"steps": (("wall_time", "REAL"), *((c, "REAL") for c in INSIDE_COLUMNS)),
                  "epochs": (("val_metric", "REAL"), ("val_loss_at_y", "REAL"), ("val_metric_at_y", "REAL")),
-                 "runs": (("group_id", "INTEGER"), ("cell", "TEXT"), ("node", "TEXT"), ("owner", "TEXT"))}
+                 "runs": (("group_id", "INTEGER"), ("cell", "TEXT"), ("node", "TEXT"), ("owner", "TEXT"),
+                          ("visitor", "TEXT"), ("exercise", "TEXT")),
+                 "groups": (("visitor", "TEXT"),)}
 
 
 class StoreError(ConfigError):
@@ -217,8 +227,9 @@ class Store:
 
     def create_run(self, name: str | None, config: dict, epochs: int | None = None,
                    steps_per_epoch: int | None = None, group_id: int | None = None, cell: list | None = None,
-                   owner: str | None = None) -> int:
-        """owner: the executor process that queued it (owner_id()): recover() leaves a live one's runs."""
+                   owner: str | None = None, visitor: str | None = None, exercise: str | None = None) -> int:
+        """owner: the executor process that queued it (owner_id()): recover() leaves a live one's runs.
+        visitor: who asked for it (lrviz.visitors), in which exercise (lrviz.exercises)."""
         total = epochs * steps_per_epoch if epochs and steps_per_epoch else None
         name = clean_name(name)
         with self._write() as db:
@@ -226,9 +237,9 @@ class Store:
                 raise GroupGone(group_id)
             cur = db.execute(
                 "INSERT INTO runs (name, config, status, created, epochs, steps_per_epoch, total_steps, group_id, cell,"
-                " owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                " owner, visitor, exercise) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name or "", json.dumps(config), time.time(), epochs, steps_per_epoch, total, group_id,
-                 None if cell is None else json.dumps(cell), owner))
+                 None if cell is None else json.dumps(cell), owner, visitor, exercise))
             run_id = cur.lastrowid
             if not name:
                 db.execute("UPDATE runs SET name = ? WHERE id = ?", (f"run {run_id}", run_id))
@@ -268,8 +279,17 @@ class Store:
                            f" WHERE id IN ({','.join('?' * len(part))})", (time.time(), *part))
         return ids
 
-    def runs(self) -> list[dict]:
-        rows = self._read(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY id")
+    def runs(self, visitor: str | None = ..., single: bool = False, exercise: str | None = None) -> list[dict]:
+        """Every run, oldest first; or only a visitor's (None: the host's); single: only runs
+        outside an experiment; exercise: only the runs done in that exercise."""
+        where, args = ["1"], []
+        if visitor is not ...:
+            where, args = [*where, "visitor IS ?"], [*args, visitor]
+        if single:
+            where.append("group_id IS NULL")
+        if exercise is not None:
+            where, args = [*where, "exercise = ?"], [*args, exercise]
+        rows = self._read(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE {' AND '.join(where)} ORDER BY id", args)
         return [_run_dict(r) for r in rows]
 
     def run(self, run_id: int) -> dict | None:
@@ -293,18 +313,23 @@ class Store:
 
     # --- experiments: groups of runs ------------------------------------------------------
 
-    def create_group(self, kind: str, name: str | None, spec: dict) -> int:
+    def create_group(self, kind: str, name: str | None, spec: dict, visitor: str | None = None) -> int:
         with self._write() as db:
-            cur = db.execute("INSERT INTO groups (kind, name, spec, created) VALUES (?, ?, ?, ?)",
-                             (kind, clean_name(name) or "", json.dumps(spec), time.time()))
+            cur = db.execute("INSERT INTO groups (kind, name, spec, created, visitor) VALUES (?, ?, ?, ?, ?)",
+                             (kind, clean_name(name) or "", json.dumps(spec), time.time(), visitor))
             if not clean_name(name):
                 db.execute("UPDATE groups SET name = ? WHERE id = ?", (f"{kind} {cur.lastrowid}", cur.lastrowid))
         return cur.lastrowid
 
-    def groups(self, kind: str | None = None) -> list[dict]:
-        where, args = ("WHERE kind = ?", (kind,)) if kind else ("", ())
-        return [_group_dict(r) for r in self._read(f"SELECT {', '.join(GROUP_COLUMNS)} FROM groups {where} ORDER BY id",
-                                                   args)]
+    def groups(self, kind: str | None = None, visitor: str | None = ...) -> list[dict]:
+        """Experiments, oldest first: of one kind, or all; a visitor's (None: the host's), or everyone's."""
+        where, args = ["1"], []
+        if kind:
+            where, args = [*where, "kind = ?"], [*args, kind]
+        if visitor is not ...:
+            where, args = [*where, "visitor IS ?"], [*args, visitor]
+        rows = self._read(f"SELECT {', '.join(GROUP_COLUMNS)} FROM groups WHERE {' AND '.join(where)} ORDER BY id", args)
+        return [_group_dict(r) for r in rows]
 
     def group(self, group_id: int) -> dict | None:
         rows = self._read(f"SELECT {', '.join(GROUP_COLUMNS)} FROM groups WHERE id = ?", (group_id,))
@@ -321,6 +346,33 @@ class Store:
             db.execute("DELETE FROM groups WHERE id = ?", (group_id,))
         for run_id in ids:
             self.delete(run_id)
+
+    # --- exercise links ------------------------------------------------------------------------
+
+    def create_exercise(self, ident: str, name: str, config: dict, hidden: list, locked: list,
+                        visitor: str | None) -> None:
+        with self._write() as db:
+            db.execute("INSERT INTO exercises (id, name, config, hidden, locked, visitor, created)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?)", (ident, clean_name(name), json.dumps(config),
+                                                          json.dumps(hidden), json.dumps(locked), visitor, time.time()))
+
+    def exercise(self, ident: str) -> dict | None:
+        rows = self._read("SELECT id, name, config, hidden, locked, visitor FROM exercises WHERE id = ?", (ident,))
+        if not rows:
+            return None
+        ident, name, config, hidden, locked, visitor = rows[0]
+        return {"id": ident, "name": name, "config": json.loads(config), "hidden": json.loads(hidden),
+                "locked": json.loads(locked), "visitor": visitor}
+
+    # --- uploads a visitor may read ----------------------------------------------------------
+
+    def grant(self, visitor: str, name: str) -> None:
+        """The visitor uploaded this CSV (lrviz.uploads), or opened an exercise that trains on it."""
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO grants (visitor, name) VALUES (?, ?)", (visitor, name))
+
+    def granted(self, visitor: str, name: str) -> bool:
+        return bool(self._read("SELECT 1 FROM grants WHERE visitor = ? AND name = ?", (visitor, name)))
 
     def finals(self, run_ids) -> dict[int, dict]:
         """Per run: its last epoch's loss, val_loss, metric and val_metric, and its lowest val_loss."""

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
+from .params import ConfigError
 from .store import Store, StoreError, default_home
 
 MAX_FOLDER_BYTES = 2**30  # ten uploads of the largest size Streamlit lets through (100 MiB)
@@ -157,6 +158,13 @@ def trusted(path: str | None, home: str | Path | None = None) -> str | None:
     if not is_bare(path) and Path(path).resolve().parent != uploads:
         return None
     return name if (uploads / name).is_file() else None
+
+
+def check_granted(store, visitor: str, path: str | None) -> None:
+    """ConfigError unless the visitor uploaded this CSV (or opened an exercise that trains on
+    it): on a shared instance, nobody reads another visitor's file, not even its column names."""
+    if not (path and is_bare(path) and store is not None and store.granted(visitor, path)):
+        raise ConfigError("data.path", path, "not a CSV file you uploaded to this server: upload it in the Data panel")
 
 
 def portable(cfg: dict, home: str | Path | None = None) -> dict:

@@ -16,10 +16,8 @@ from .params import ConfigError
 
 PARAM = "cfg"
 UNITS = "units"  # the unit the page shows step counts in (panels.UNITS), when not steps
-RUNS = "runs"    # the runs this visitor started, so that a reload keeps them in the Train tab
-OWNED = (PARAM, UNITS, RUNS)  # the parameters this module writes (widgets bind their own)
+OWNED = (PARAM, UNITS)  # the parameters this module writes (widgets bind their own)
 MAX_CHARS = 8000  # far above any real config; refuses pasted junk before decoding it
-MAX_RUNS = 200
 UNIT_CODES = {"epochs": "epochs", "% of the run": "percent"}
 
 
@@ -93,20 +91,3 @@ def decode_units(params) -> str:
     """The unit a link's step counts are shown in; anything unknown is steps."""
     code = _one(params, UNITS)
     return next((unit for unit, c in UNIT_CODES.items() if c == code), "steps")
-
-
-def encode_runs(ids) -> dict[str, str]:
-    ids = [int(i) for i in ids or []][-MAX_RUNS:]
-    return {RUNS: ".".join(map(str, ids))} if ids else {}
-
-
-def decode_runs(params, store) -> list[int]:
-    """Run ids from a link that still exist in the store (others are dropped quietly)."""
-    text = _one(params, RUNS) or ""
-    ids = [int(t) for t in text.split(".")[-MAX_RUNS:] if t.isdigit() and len(t) < 12]
-    if not ids or store is None:
-        return []
-    try:
-        return [i for i in dict.fromkeys(ids) if store.run(i) is not None]
-    except Exception:  # noqa: BLE001 - a broken store: the page shows its own error
-        return []

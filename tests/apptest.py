@@ -18,6 +18,14 @@ def open_tab(at, name: str):
     return at.run()
 
 
+def as_host(at):
+    """The session as the host (lrviz.visitors: admin) looking at everyone's runs: what it takes
+    to rename or delete runs made outside the page."""
+    at.session_state["visitor.admin"] = True
+    at.session_state["runs.whose"] = "Everyone's"
+    return at.run()
+
+
 def open_panels(at):
     """Open every sidebar panel and rerun: a closed panel's widgets are not drawn."""
     from lrviz.panels import PANELS

@@ -113,14 +113,19 @@ class Session:
     the server asks (st.fragment's run_every), so the server sees what a browser tab makes it do.
     Collects each run's alert texts, dataframes and exceptions."""
 
-    def __init__(self, url: str, query: str = "", timeout: float = 120.0):
+    def __init__(self, url: str, query: str = "", timeout: float = 120.0, cookie: str | None = None):
+        """cookie: the visitor's token (lrviz.visitors) its browser sends; none: a newcomer."""
         from websockets.sync.client import connect
 
+        from lrviz.visitors import COOKIE
+
+        headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else None
         self.ws = connect(url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"],
-                          max_size=None, open_timeout=timeout)
+                          max_size=None, open_timeout=timeout, additional_headers=headers)
         self.query, self.timeout, self.page_hash = query, timeout, ""
         self.buttons, self.texts, self.frames, self.exceptions = {}, [], [], []
         self.multiselects, self.chosen, self.charts = {}, {}, {}  # key -> id; id -> labels; key -> spec
+        self.widgets, self.values = {}, {}  # key -> id of every widget drawn; id -> (field, value) set()
         self.tabs, self.open, self._tabs_id = {}, {}, None  # label -> tabs widget id; id -> open label
         self.auto = None  # (seconds, fragment id) while a fragment asks to be rerun
         self.rerun()
@@ -139,6 +144,13 @@ class Session:
             widget = state.widget_states.widgets.add()
             widget.id = widget_id
             widget.string_array_value.data.extend(labels)
+        for widget_id, (field, value) in self.values.items():
+            widget = state.widget_states.widgets.add()
+            widget.id = widget_id
+            if field.endswith("_array_value"):
+                getattr(widget, field).data.extend(value)
+            else:
+                setattr(widget, field, value)
         if press:
             widget = state.widget_states.widgets.add()
             widget.id, widget.trigger_value = self.buttons[press], True
@@ -153,6 +165,13 @@ class Session:
     def choose(self, key: str, labels: list[str]) -> None:
         """Set a multiselect (by key) to these option labels, as a click in the browser does."""
         self.chosen[self.multiselects[key]] = labels
+        self.rerun()
+
+    def set(self, key: str, field: str, value) -> None:
+        """Set the widget with this key as the browser does: `field` is the WidgetState value it
+        sends (string_value for a text box, string_array_value for a segmented control,
+        double_array_value for a slider)."""
+        self.values[self.widgets[key]] = (field, value)
         self.rerun()
 
     def open_tab(self, name: str) -> None:
@@ -194,6 +213,9 @@ class Session:
 
     def _element(self, el) -> None:
         kind = el.WhichOneof("type")
+        widget_id = getattr(getattr(el, kind), "id", "") if kind else ""
+        if isinstance(widget_id, str) and widget_id:
+            self.widgets[widget_id.rsplit("-", 1)[-1]] = widget_id
         if kind == "button":
             self.buttons[el.button.id.rsplit("-", 1)[-1]] = el.button.id  # ids end with the key
         elif kind == "multiselect":

@@ -8,12 +8,13 @@ import io
 import json
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lrviz import config, exports, presets, urlstate
+from lrviz import config, exports, presets, urlstate, visitors
 from lrviz.schedules import curve, family_id, make
 from tests.apptest import APP, app, errors, ok, open_panels, open_tab, spec, ys
 
@@ -433,9 +434,14 @@ def test_a_tiny_run_trains_and_can_be_compared_renamed_and_deleted(downloads):
     assert 0 <= row["final val_accuracy"] <= 1 and np.isfinite(row["best val_loss"])
     run_id = int(row["id"])
 
-    # A reload (a new session on the same link) keeps this visitor's runs in the Train tab.
-    again = open_tab(ok(app({k: v[-1] for k, v in at.query_params.items()})), "Train")
+    # A reload (a new session whose browser sends the visitor's cookie) keeps their runs in the
+    # Train tab; another visitor on the same link sees none of them there.
+    link = {k: v[-1] for k, v in at.query_params.items()}
+    with mock.patch("lrviz.page.identity.cookie", return_value=visitors.token(at.session_state["visitor.id"])):
+        again = open_tab(ok(app(link)), "Train")
     assert again.selectbox(key="live.pick").options == [f"tiny <run> (#{run_id})"]
+    stranger = open_tab(ok(app(link)), "Train")
+    assert "live.pick" not in [e.key for e in stranger.selectbox]
 
     # Downloads follow the watched run; exact per-step rows.
     open_tab(at, "Downloads")
@@ -469,6 +475,14 @@ def test_a_run_trains_on_an_uploaded_csv_named_by_its_file(home):
     at.button(key="train.start").click().run()
     poll(at, "Done in")
     assert len(ys(spec(at, "live.loss"))) == 16  # 240 training rows, batch 32: 8 steps per epoch
+
+    # Another visitor given a link to these settings neither trains on that CSV nor learns its columns.
+    stranger = ok(app({"cfg": url_cfg(at)}))
+    notice = " ".join(w.value for w in stranger.warning)
+    assert "only CSV files you uploaded here can be used" in notice
+    assert stranger.selectbox(key="data.name").value != "csv"
+    page_text = json.dumps([str(e.value) for e in [*stranger.caption, *stranger.markdown, *stranger.warning]])
+    assert "x1" not in page_text and "x2" not in page_text  # the CSV's column names
 
 
 def test_stop_ends_a_long_run_as_stopped():
@@ -516,3 +530,26 @@ def test_the_warmup_view_follows_adams_beta_2():
     at.number_input(key="optimizer.beta_2").set_value(0.99).run()
     fig = spec(ok(at), "preview.warmup")
     assert "β₂ = 0.99:" in fig["layout"]["title"]["text"] and "200 steps" in fig["data"][1]["name"]
+
+
+def test_an_exercises_locked_setting_holds_against_a_forged_widget_value(home):
+    from lrviz import exercises
+    from lrviz.store import Store
+
+    setup = config.validate({"schedule": make("constant", learning_rate=0.01), "training": {"epochs": 3}})
+    made = exercises.make(Store(home), "Locked epochs", setup, ["model.hidden_units"], ["training.epochs"])
+    at = ok(app({"exercise": made.id}))
+    assert "Exercise: Locked epochs." in " ".join(i.value for i in at.info)
+    assert at.number_input(key="training.epochs").disabled
+    assert "model.hidden_units" not in [w.key for w in at.text_input]
+    at.session_state["training.epochs"] = 9  # as a request that ignores `disabled` would set it
+    at.run()
+    assert "3 epochs" in ok(at).markdown[0].value
+    at.number_input(key="training.batch_size").set_value(16).run()  # what it leaves free moves
+    assert "batch 16" in ok(at).markdown[0].value
+
+
+def test_a_link_to_an_exercise_this_server_lacks_says_so_and_shows_the_usual_page():
+    at = ok(app({"exercise": "no-such-thing"}))
+    assert "does not exist on this server" in " ".join(w.value for w in at.warning)
+    assert not at.number_input(key="training.epochs").disabled

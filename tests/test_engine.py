@@ -16,6 +16,7 @@ import pytest
 from lrviz.pool import Pool, worker_count
 from lrviz.schedules import make
 from lrviz.store import Store
+from lrviz.visitors import Visitor
 from lrviz.worker import FLUSH_S
 
 pytestmark = pytest.mark.timeout(300)
@@ -248,3 +249,42 @@ def test_deleting_a_queued_run_takes_it_out_of_the_queue(engine):
     engine.stop(running)
     wait_for(lambda: finished(engine, after))
     assert status(engine, after) == "done" and rows_of(engine.store, deleted) == NO_ROWS
+
+
+def _other_data(i):  # a run that cannot join another's job (executor.stack_key): it waits its turn
+    return {**LONG, "data": {**LONG["data"], "seed": 100 + i}}
+
+
+def test_a_visitors_single_run_starts_before_another_visitors_waiting_sweep(engine):
+    sweep = [engine.submit(_other_data(i), by=Visitor("a")) for i in range(4)]
+    wait_for(lambda: status(engine, sweep[0]) == "running")
+    single = engine.submit(SHORT, by=Visitor("b"))
+    assert engine.progress(single).queue_position == 1
+    assert [engine.progress(r).queue_position for r in sweep[1:]] == [2, 3, 4]
+    engine.stop(sweep[0])
+    wait_for(lambda: status(engine, single) != "queued")
+    assert [status(engine, r) for r in sweep[1:]] == ["queued"] * 3
+    for run_id in sweep[::-1]:
+        engine.stop(run_id)
+    wait_for(lambda: finished(engine, single))
+    assert status(engine, single) == "done"
+
+
+def test_the_hosts_limit_on_waiting_runs_refuses_the_next_and_makes_no_run(engine, monkeypatch):
+    from lrviz.params import ConfigError
+    from lrviz.sharing import Limits
+
+    monkeypatch.setattr(engine, "limits", Limits(queued=1))
+    busy = engine.submit(LONG, by=Visitor("a"))
+    wait_for(lambda: status(engine, busy) == "running")
+    waiting = engine.submit(_other_data(0), by=Visitor("a"))
+    before = len(engine.store.runs())
+    with pytest.raises(ConfigError, match="at most 1 waiting run per visitor"):
+        engine.submit(_other_data(1), by=Visitor("a"))
+    assert len(engine.store.runs()) == before
+    other = engine.submit(_other_data(2), by=Visitor("b"))  # the limit is per visitor
+    engine.submit(_other_data(3))  # and binds visitors only, not the host at the command line
+    for run_id in (other, waiting, busy):
+        engine.stop(run_id)
+    for run_id in engine.active():
+        engine.stop(run_id)

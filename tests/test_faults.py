@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lrviz import config, urlstate
+from lrviz import config, urlstate, visitors
 from lrviz.params import ConfigError
 from lrviz.schedules import make
 from lrviz.store import Store, StoreError
-from tests.apptest import open_panels, open_tab
+from tests.apptest import as_host, open_panels, open_tab
 from tests.support import Session, lrviz_processes, lrviz_workers, start_server, stop_server, wait_healthy
 
 pytestmark = pytest.mark.timeout(300)
@@ -148,6 +148,7 @@ def test_a_restart_keeps_every_run_and_its_metrics_and_leaves_no_process(server,
     assert runs[unfinished]["status"] == "interrupted" and "the app" in runs[unfinished]["error"]
     assert (store.steps(unfinished), store.epochs(unfinished)) == kept
     page.open_tab("Runs")
+    page.set("runs.whose", "string_array_value", ["Everyone's"])  # runs the command line made: the host's
     table = page.frames[0].set_index("id")["status"]
     assert table.to_dict() == {finished: "done", unfinished: "interrupted"}
 
@@ -164,6 +165,7 @@ def test_the_first_page_after_a_crash_shows_the_left_run_interrupted(tmp_path):
         wait_healthy(url, proc)
         page = Session(url)
         page.open_tab("Runs")
+        page.set("runs.whose", "string_array_value", ["Everyone's"])
         assert page.frames[0].set_index("id")["status"].to_dict() == {left: "interrupted"}
     finally:
         stop_server(proc)
@@ -348,9 +350,9 @@ class TickingSession(Session):
     """A Session that can also tick a checkbox, by key (the page's Delete asks for one): a
     browser sends every widget's state with each rerun, so ticked boxes go with every later one."""
 
-    def __init__(self, url: str, query: str = ""):
+    def __init__(self, url: str, query: str = "", cookie: str | None = None):
         self.checkboxes, self.ticked = {}, []
-        super().__init__(url, query)
+        super().__init__(url, query, cookie=cookie)
         send = self.ws.send
 
         def send_with_ticks(data: bytes) -> None:
@@ -379,7 +381,8 @@ def test_a_live_view_stops_refreshing_once_another_page_deletes_its_run(server):
     # Bug: the live fragment returned early on a deleted run and kept its 1 s timer for good,
     # while the deleted run trained on in its worker.
     store = Store(server["home"])
-    owner, other = Session(server["url"], LONG), TickingSession(server["url"])
+    token = visitors.token("a" * 22, server["home"])  # one visitor, in two tabs
+    owner, other = Session(server["url"], LONG, cookie=token), TickingSession(server["url"], cookie=token)
     owner.open_tab("Train")
     owner.press("train.start")
     (run,) = (r["id"] for r in store.runs())
@@ -400,7 +403,7 @@ def test_renaming_a_run_that_another_page_deleted_says_it_no_longer_exists(tmp_p
     store = Store(home)
     store.create_run("kept", cfg(2), 2, 5)
     gone = store.create_run("gone", cfg(2), 2, 5)
-    at = open_tab(page_at(home, monkeypatch), "Runs")
+    at = open_tab(as_host(page_at(home, monkeypatch)), "Runs")
     at.selectbox(key="runs.target").set_value(gone)
     at.text_input(key="runs.new_name").set_value("renamed").run()
     store.delete(gone)  # another page, meanwhile
@@ -414,7 +417,7 @@ def test_a_rename_to_only_invisible_characters_is_refused_naming_the_field(tmp_p
     home = tmp_path / "home"
     home.mkdir()
     run = Store(home).create_run("kept", cfg(2), 2, 5)
-    at = open_tab(page_at(home, monkeypatch), "Runs")
+    at = open_tab(as_host(page_at(home, monkeypatch)), "Runs")
     at.text_input(key="runs.new_name").set_value("\u200b\u202e\u200b").run()
     at.button(key="runs.rename").click().run()
     assert "The store refused** — name: allowed: any text with at least one visible character" in errors(at)

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from lrviz import config, data
 from lrviz.schedules import make
 from lrviz.store import Store
-from tests.apptest import open_panels, open_tab
+from tests.apptest import as_host, open_panels, open_tab
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*ROOT.glob("lrviz/**/*.py"), ROOT / "app.py"])
@@ -113,7 +113,7 @@ def app(tmp_path, monkeypatch):
 
 
 def test_a_hostile_run_name_is_shown_as_text_everywhere(app):
-    at = open_tab(app, "Runs")
+    at = open_tab(as_host(app), "Runs")
     at.selectbox(key="runs.target").set_value(1)
     at.text_input(key="runs.new_name").set_value(HOSTILE).run()
     at.button(key="runs.rename").click().run()
@@ -122,7 +122,7 @@ def test_a_hostile_run_name_is_shown_as_text_everywhere(app):
     at.multiselect(key="runs.pick").set_value([1]).run()
     charts = [c for c in at.get("plotly_chart") if "runs.lr" in c.proto.id]
     name = json.loads(charts[0].proto.spec)["data"][0]["legendgrouptitle"]["text"]
-    assert html.unescape(name) == HOSTILE and "<" not in name  # Plotly reads < as its own tags
+    assert html.unescape(name) == f"{HOSTILE} (#1) · host" and "<" not in name  # Plotly reads < as its own tags
     open_tab(at, "Downloads")
     labels = [b.proto.label for b in at.get("download_button") if b.proto.label.endswith(": per step (CSV)")]
     assert labels and all(shows_literally(label, f"{HOSTILE}: per step (CSV)") for label in labels)

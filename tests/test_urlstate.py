@@ -71,23 +71,3 @@ def test_the_unit_of_step_counts_travels_in_the_link(unit):
 @pytest.mark.parametrize("junk", [None, "", "parsecs", ["epochs", "x"], 5])
 def test_an_unknown_unit_is_steps(junk):
     assert urlstate.decode_units({"units": junk}) == "steps"
-
-
-class _Store:
-    def __init__(self, ids):
-        self.ids = ids
-
-    def run(self, i):
-        return {"id": i} if i in self.ids else None
-
-
-def test_a_visitors_runs_travel_in_the_link_and_deleted_ones_drop_out():
-    params = urlstate.encode_runs([3, 7, 9])
-    assert params == {"runs": "3.7.9"}
-    assert urlstate.decode_runs(params, _Store({3, 9})) == [3, 9]
-
-
-@pytest.mark.parametrize("text,ids", [("", []), ("a.b", []), ("-1.2", [2]), ("1" * 40, []), ("3.3.3", [3]),
-                                      (["1", "2"], [2]), ("2.x.1", [2, 1]), ("9", [])])
-def test_bad_run_lists_give_what_is_usable(text, ids):
-    assert urlstate.decode_runs({"runs": text}, _Store({1, 2, 3})) == ids

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import config as cfgmod
 from .. import executor
 from ..params import ConfigError
+from ..visitors import HOST, Visitor
 from .sweep import Plan, label, where
 
 KINDS = ("range_test", "seeds", "ab", "sweep")
@@ -13,38 +14,42 @@ RESULT_COLUMNS = ("seed", "run_id", "status", "final_loss", "final_val_loss", "b
                   "final_val_metric", "started", "finished", "node")
 
 
-def start(engine, kind: str, spec: dict, plan: Plan, name: str | None = None) -> int:
-    """The group, with every run of the plan queued on the engine; returns the group's id."""
+def start(engine, kind: str, spec: dict, plan: Plan, name: str | None = None, by: Visitor = HOST) -> int:
+    """The group, with every run of the plan queued on the engine; returns the group's id.
+    by: who asks (lrviz.visitors), the group's and its runs' owner."""
     if kind not in KINDS:
         raise ConfigError("kind", kind, "allowed: " + ", ".join(KINDS))
-    for run in plan.runs:  # every run can train (a CSV's target, the run's length) before any exists
-        executor.check_config(run.config)
-        cfgmod.steps_per_epoch(run.config)
     store = engine.store
-    group = store.create_group(kind, name, {**spec, "fields": list(plan.fields)})
+    for run in plan.runs:  # every run can train (a CSV's target, the run's length) before any exists
+        executor.check_config(run.config, store, by)
+        cfgmod.steps_per_epoch(run.config)
+    group = store.create_group(kind, name, {**spec, "fields": list(plan.fields)}, by.id)
     title = store.group(group)["name"]
     runs = []
     for run in plan.runs:
         cell = where(plan.fields, run.cell)
         runs.append((run.config, f"{title}: {cell + ', ' if cell else ''}seed {run.seed}", [*run.cell, run.seed]))
     try:
-        engine.submit_many(runs, group)  # at once: a cell's seeds can train side by side
+        engine.submit_many(runs, group, by)  # at once: a cell's seeds can train side by side
     except BaseException:
         delete(engine, group)  # no half-made experiment is left behind
         raise
     return group
 
 
-def stop(engine, group: int) -> None:
-    """Stop every run of the group that is queued or running: the whole experiment."""
+def stop(engine, group: int, by: Visitor = HOST) -> None:
+    """Stop every run of the group that is queued or running: the whole experiment (by its
+    visitor, or the host: lrviz.visitors.NotYours otherwise)."""
+    by.check(engine.store.group(group), "experiment", group)
     ids = {r["id"] for r in engine.store.group_runs(group)}
     for run_id in engine.active()[::-1]:  # queued ones first: none starts while the others stop
         if run_id in ids:
             engine.stop(run_id)
 
 
-def delete(engine, group: int) -> None:
-    """Stop and remove every run of the group, then the group."""
+def delete(engine, group: int, by: Visitor = HOST) -> None:
+    """Stop and remove every run of the group, then the group (by its visitor, or the host)."""
+    by.check(engine.store.group(group), "experiment", group)
     for run in engine.store.group_runs(group):
         engine.delete(run["id"])
     engine.store.delete_group(group)

@@ -13,9 +13,10 @@ import streamlit as st
 from lrviz import optimizers
 from lrviz.schedules import FAMILIES, family_id
 
-from . import widgets
+from . import exercise, widgets
 from .downloads import downloads_tab
 from .experiments import experiments_tab
+from .identity import set_cookie
 from .preview import preview_tab
 from .resources import get_engine_or_none, get_store_or_none
 from .runs import runs_tab
@@ -36,6 +37,7 @@ def main() -> None:
                        layout="wide")
     start_session()
     keep()
+    exercise.hold()
     config, steps_per_epoch, ready = current_config()
     show_notice(config)
     if config is not None:
@@ -44,6 +46,7 @@ def main() -> None:
         fam = FAMILIES[family_id(config["schedule"])]
         st.markdown(f"#### {fam.label} · {config['training']['epochs']} epochs × {steps_per_epoch:,} steps "
                     f"· batch {config['training']['batch_size']} · {optimizers.title(config['optimizer'])}")
+    exercise.banner()
     # Only the open tab runs (on_change="rerun"): a first visit draws the preview alone, sooner.
     preview, train, experiments, runs, downloads = st.tabs(TABS, key="main.tab", on_change="rerun")
     if preview.open:
@@ -65,5 +68,6 @@ def main() -> None:
                             lambda: downloads_tab(config if ready else None, steps_per_epoch, store))
     with st.sidebar:  # after the main area: its widgets' values are in session state already, and
         sidebar(config)  # the preview reaches the browser first
+    set_cookie()
     if not (train.open or experiments.open):  # made on every visit, quietly (the Train tab says why it cannot): its workers
         get_engine_or_none(quiet=True)  # then start WARM_AFTER seconds later, or when Train is opened

@@ -13,6 +13,7 @@ from lrviz.schedules import FAMILIES, check_schedule
 
 from . import experiment_views as views
 from . import widgets
+from .identity import visitor
 
 KINDS = {"LR range test": "range_test", "Seeds": "seeds", "A/B": "ab", "Sweep": "sweep"}
 LIVE_EVERY = 1.0
@@ -45,7 +46,7 @@ def experiments_tab(cfg, ready, engine, store) -> None:
 
 def start(engine, kind: str, spec: dict, plan: sweep.Plan, name: str | None = None) -> None:
     try:
-        group = groups.start(engine, kind, spec, plan, name)
+        group = groups.start(engine, kind, spec, plan, name, visitor())
     except ConfigError as exc:
         widgets.show_error(exc, "Experiment refused")
         return
@@ -57,8 +58,10 @@ def start(engine, kind: str, spec: dict, plan: sweep.Plan, name: str | None = No
 
 
 def pick(store, kind: str) -> dict | None:
-    """The group shown: the one just started, or any stored one of this kind (newest first)."""
-    found = {g["id"]: g for g in store.groups(kind)}
+    """The group shown: the one just started, or any of this visitor's of this kind (newest
+    first; the host's: everyone's)."""
+    me = visitor()
+    found = {g["id"]: g for g in store.groups(kind, ... if me.admin else me.id)}
     if not found:
         return None
     key = f"exp.{kind}.pick"
@@ -85,11 +88,11 @@ def live(kind: str, gid: int, engine, store) -> None:
                 f"finished ({counts})")
     left, right = st.columns(2)
     left.button("Stop", key=f"exp.stop.{gid}",
-                on_click=lambda: widgets.guarded("Stop failed", groups.stop, engine, gid),
+                on_click=lambda: widgets.guarded("Stop failed", groups.stop, engine, gid, visitor()),
                 disabled=engine is None or not active, help="Stop every run of this experiment that is queued or "
                 "running; what finished stays.")
     right.button("Delete", key=f"exp.delete.{gid}",
-                 on_click=lambda: widgets.guarded("Delete failed", groups.delete, engine, gid),
+                 on_click=lambda: widgets.guarded("Delete failed", groups.delete, engine, gid, visitor()),
                  disabled=engine is None, help="Stop and remove this experiment and all its runs.")
     getattr(views, kind)(group, runs, store)
     if st.session_state.get("exp.was_active") and not active:

@@ -8,7 +8,8 @@ from lrviz import config as cfgmod
 from lrviz import data, figures, optimizers, panels, presets, uploads
 from lrviz.params import ConfigError
 
-from . import widgets
+from . import exercise, widgets
+from .identity import grant, host_panel
 from .resources import home
 from .state import apply_preset, apply_upload, release
 from .view import VIEW
@@ -21,14 +22,18 @@ def sidebar(cfg) -> None:
     st.caption("Learning-rate decay for Adam in Keras 3: see it, train it, take the code home.")
     preset_box(cfg)
     st.file_uploader("Load a config (JSON)", type=["json"], key="config_upload", on_change=apply_upload,
+                     disabled=exercise.fixes_any(),
                      help="A config downloaded from this page or written for `python -m lrviz train`.")
     if "upload_error" in st.session_state:
         widgets.show_error(st.session_state["upload_error"], "Uploaded config refused")
-    st.subheader("Schedule")
-    widgets.schedule_widgets("s", "schedule")
+    if widgets.fixed("s.family") != "hidden":
+        st.subheader("Schedule")
+        widgets.schedule_widgets("s", "schedule")
     defaults = cfgmod.default()
     for panel in panels.PANELS:
         widgets.ensure_state(panels.param_state(panel.params, panel.section, panels.panel_values(defaults, panel.section)))
+        if all(widgets.fixed(f"{panel.section}.{p.name}") == "hidden" for p in panels.shown(panel, st.session_state.get)):
+            continue  # the exercise hides the whole panel
         box = st.expander(panel.title, expanded=panel.section == "optimizer", key=f"panel.{panel.section}",
                           on_change="rerun")
         if panel.section == "optimizer":
@@ -45,6 +50,8 @@ def sidebar(cfg) -> None:
                                "applies on top of it if you choose one).")
     with st.expander("Charts", expanded=True):
         chart_options()
+    exercise.maker(cfg)
+    host_panel()
 
 
 def switch_optimizer() -> None:
@@ -62,6 +69,7 @@ def preset_box(cfg) -> None:
     match = presets.matching(cfg, loaded) if cfg else None
     st.session_state["preset"] = match.name if match else OWN
     st.selectbox("Preset", [*presets.available(), OWN], key="preset", on_change=apply_preset,
+                 disabled=exercise.fixes_any(),
                  help="Load a ready-made schedule, Adam settings and epochs. The article's two recipes "
                       "come first; your data, model and batch size stay as they are.")
     if "preset_error" in st.session_state:
@@ -121,6 +129,7 @@ def take_csv_upload() -> None:
         st.session_state["data.path"] = None
         note_csv(error=(exc, refused))
         return
+    grant(name)
     st.session_state["data.path"] = name
     shown = ", ".join(widgets.md(c) for c in table.columns[:12]) + (", …" if len(table.columns) > 12 else "")
     note_csv(caption=f"{widgets.md(upload.name)}: {table.rows:,} rows; columns: {shown}")
@@ -137,6 +146,8 @@ def note_csv(error=None, caption=None) -> None:
 def csv_upload() -> None:
     if not data.reads_file(st.session_state.get("data.name")):
         return
+    if widgets.fixed("data.path"):  # the exercise's file
+        return st.caption(f"Using {widgets.md(st.session_state.get('data.path'))}, the exercise's file.")
     st.file_uploader("CSV file", type=["csv"], key="data.upload", on_change=take_csv_upload,
                      help="A header row and numeric columns; the target is the last column "
                           "unless you set one. At most 200,000 rows.")

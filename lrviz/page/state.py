@@ -9,11 +9,12 @@ from lrviz import panels, presets, uploads, urlstate
 from lrviz.data import reads_file
 from lrviz.params import ConfigError
 
-from . import widgets
-from .resources import get_store_or_none, home
+from . import exercise, identity, widgets
+from .resources import home
 
 START = presets.PRESETS[0]  # the article's recipe greets a new visitor
 KEPT = ("train.name", "live.pick", "runs.pick",  # widgets in tabs that are not always drawn,
+        "exercise.name", "exercise.hide", "exercise.lock",  # and in the exercise panel,
         "s.units", "c.units")  # and units, drawn only for families that count steps
 KEPT_PREFIXES = tuple(f"{panel.section}." for panel in panels.PANELS)  # and in closed panels
 UNSETTABLE = ("data.upload",)  # Streamlit refuses to set a file uploader's value
@@ -23,14 +24,19 @@ def start_session() -> None:
     if st.session_state.get("started"):
         return
     st.session_state["started"] = True
+    identity.identify()
+    missing = exercise.open_link()
     cfg, problem = urlstate.decode(st.query_params)
     if problem:
         st.session_state["notice"] = f"The link's settings were not used: {widgets.md(problem)}. Showing the defaults."
+    if missing:
+        st.session_state["notice"] = missing
     if cfg:
         cfg, problem = trusted(cfg)
         if problem:
             st.session_state["notice"] = f"From the link: {problem}."
-    st.session_state["live.ids"] = urlstate.decode_runs(st.query_params, get_store_or_none())
+    if cfg is None and exercise.current():
+        return widgets.load_state(exercise.setup_state())  # the exercise's setup, to start from
     if cfg is None:
         widgets.load_state(START.state())
         st.session_state["preset.loaded"] = START.name
@@ -42,16 +48,18 @@ def start_session() -> None:
 
 
 def trusted(cfg: dict) -> tuple[dict, str | None]:
-    """A config from outside (a link, an uploaded JSON) may name only CSVs uploaded here."""
+    """A config from outside (a link, an uploaded JSON) may name only CSVs this visitor uploaded here."""
     path = cfg["data"].get("path")
     name = uploads.trusted(path, home())
+    if name and not identity.may_read(name):
+        name = None
     if path is None or name == path:
         return cfg, None
     if name:  # an upload named by its old absolute path
         return {**cfg, "data": {**cfg["data"], "path": name}}, None
     name = cfg["data"]["name"]
     data = {**cfg["data"], "path": None, "name": START.config()["data"]["name"] if reads_file(name) else name}
-    return {**cfg, "data": data}, f"data.path {widgets.md(path)} ignored: only CSV files uploaded here can be used"
+    return {**cfg, "data": data}, f"data.path {widgets.md(path)} ignored: only CSV files you uploaded here can be used"
 
 
 def keep() -> None:
@@ -136,10 +144,9 @@ def current_config():
 
 
 def sync_url(cfg: dict) -> None:
-    """The settings in the link: the config, the unit of its step counts, this visitor's runs
-    (view settings are bound to the URL by their widgets)."""
-    wanted = {**urlstate.encode(cfg), **urlstate.encode_units(st.session_state.get("s.units")),
-              **urlstate.encode_runs(st.session_state.get("live.ids"))}
+    """The settings in the link: the config and the unit of its step counts (view settings are
+    bound to the URL by their widgets). Not who you are: that is the cookie's (identity)."""
+    wanted = {**urlstate.encode(cfg), **urlstate.encode_units(st.session_state.get("s.units"))}
     for name in urlstate.OWNED:
         if name not in wanted and name in st.query_params:
             del st.query_params[name]

@@ -7,8 +7,8 @@ from lrviz import model_view
 from lrviz.params import ConfigError
 
 from . import widgets
+from .identity import visitor
 from .resources import get_traces, home
-from .state import sync_url
 from .view import run_figures, view
 
 INSIDE_NOTE = ("Inside the optimizer: ‖Δθ‖/‖θ‖ says how far each step moved a layer relative to its size (around "
@@ -21,6 +21,7 @@ VIEW_NOTE = ("The model's view: what the network predicts over the plane of its 
              "makes the boundary jump from epoch to epoch; decay lets it settle.")
 LIVE_EVERY = 1.0  # seconds between live refreshes while a run of this session is active
 ACTIVE = ("queued", "running")
+MAX_LISTED = 200  # the newest of a visitor's runs the Train tab offers (the Runs tab lists every one)
 
 
 def live_figures(run_id) -> tuple | None:
@@ -46,16 +47,25 @@ def live_view_figure(store, run_id, epoch):
     return cached[1]
 
 
+def own_runs(store) -> dict[int, str]:
+    """This visitor's runs started with Train, newest first: id -> name (the store keeps them,
+    so a reload or a second tab shows them too)."""
+    return {r["id"]: r["name"] for r in store.runs(visitor().id, single=True)[::-1][:MAX_LISTED]}
+
+
 def live_view(engine, store) -> None:
-    ids = st.session_state.get("live.ids", [])
-    names = {i: (store.run(i) or {}).get("name") or f"run {i}" for i in ids}
-    run_id = st.selectbox("Run", ids[::-1], key="live.pick", format_func=lambda i: f"{names[i]} (#{i})",
-                          help="Runs started from this page, newest first (the link keeps them).")
+    names = own_runs(store)
+    if st.session_state.get("live.pick") not in names:
+        st.session_state.pop("live.pick", None)  # deleted meanwhile: show the newest
+    run_id = st.selectbox("Run", list(names), key="live.pick", format_func=lambda i: f"{names[i]} (#{i})",
+                          help="Your runs started with Train, newest first.")
+    if run_id is None:  # the last of them was deleted, here or on another page
+        return live_deleted()
     p = engine.progress(run_id)
     if p is None:
         return live_deleted()
     widgets.status_line(p)
-    st.button("Stop", key="live.stop", on_click=engine.stop, args=(run_id,), disabled=p.status not in ACTIVE,
+    st.button("Stop", key="live.stop", on_click=stop, args=(engine, run_id), disabled=p.status not in ACTIVE,
               help="Stop after the current step; what was recorded stays.")
     if p.status != "queued":  # a queued run has nothing to draw yet: the status line is all
         lr, loss, metric, inside = live_figures(run_id) or (None,) * 4
@@ -78,6 +88,10 @@ def live_view(engine, store) -> None:
     st.session_state["live.was_active"] = now
 
 
+def stop(engine, run_id: int) -> None:
+    widgets.guarded("Stop failed", visitor().stop, engine, run_id)
+
+
 def live_deleted() -> None:
     st.caption("This run was deleted.")
     if st.session_state.get("live.was_active"):  # deleted while it trained, here or on another page
@@ -93,20 +107,19 @@ def train_tab(cfg, ready, engine, store) -> None:
     if st.button("Train", key="train.start", type="primary", disabled=not ready or engine is None,
                  help="Train the model with these settings in a background worker."):
         try:
-            run_id = engine.submit(cfg, name=st.session_state.get("train.name") or None)
-            st.session_state.setdefault("live.ids", []).append(run_id)
+            run_id = engine.submit(cfg, name=st.session_state.get("train.name") or None, by=visitor())
             st.session_state["live.pick"] = run_id
             st.session_state["live.was_active"] = True
-            sync_url(cfg)  # the link keeps this visitor's runs
         except ConfigError as exc:
             widgets.show_error(exc, "Training refused")
         except Exception as exc:  # noqa: BLE001 - the engine's reason, not a traceback
             widgets.show_error(exc, "Could not start training")
     if cfg is not None and not ready:
         st.caption("Upload a CSV file in the Data panel first: the run trains on it.")
-    if engine is None or not st.session_state.get("live.ids"):
+    ids = own_runs(store) if store is not None else {}
+    if engine is None or not ids:
         st.caption("Press Train: the learning rate, loss and metric appear here while the model trains.")
         return
     active = set(engine.active())
-    every = LIVE_EVERY if any(i in active for i in st.session_state["live.ids"]) else None
+    every = LIVE_EVERY if any(i in active for i in ids) else None
     st.fragment(lambda: widgets.guarded("Live view failed", live_view, engine, store), run_every=every)()

@@ -8,6 +8,7 @@ import re
 import streamlit as st
 
 from lrviz import panels
+from lrviz.exercises import control_of
 from lrviz.params import ConfigError, Param
 from lrviz.schedules import FAMILIES
 
@@ -36,16 +37,26 @@ def ensure_state(values: dict) -> None:
             st.session_state[key] = value
 
 
+def fixed(key: str) -> str | None:
+    """"hidden" or "locked" for a setting the session's exercise fixes (lrviz.page.exercise)."""
+    return st.session_state.get("exercise.fixed", {}).get(control_of(key))
+
+
 def param_widget(p: Param, key: str, where: str) -> None:
     """One control for one Param; its help says what the value means and what is allowed."""
-    help_text = f"{p.help}  \n`{where}` — {p.allowed()}"
+    how = fixed(key)
+    if how == "hidden":
+        return
+    off = how == "locked"
+    help_text = f"{p.help}  \n`{where}` — {p.allowed()}" + ("  \nLocked by the exercise." if off else "")
     if p.kind == "schedule":
         with st.container(border=True, key=key + ".box"):
             st.markdown(f"**Then: the inner schedule** (`{where}`)", help=p.help)
             schedule_widgets(key, where, nested=True)
         return
     if p.optional:
-        on = st.checkbox(f"set {p.name}", key=key + ".on", help=f"Off: {p.name} is null (not used).  \n{help_text}")
+        on = st.checkbox(f"set {p.name}", key=key + ".on", help=f"Off: {p.name} is null (not used).  \n{help_text}",
+                         disabled=off)
         if not on:
             return
     unit = st.session_state.get(key.split(".", 1)[0] + ".units", "steps")
@@ -54,15 +65,16 @@ def param_widget(p: Param, key: str, where: str) -> None:
         help_text += (f"  \nHere in {unit}, not steps: lrviz turns the value into the optimizer steps Keras "
                       "counts, for this run's epochs and steps per epoch, and the config holds those.")
         if p.kind == "ints":
-            st.text_input(f"{p.name} ({shown})", key=key, help=help_text)
+            st.text_input(f"{p.name} ({shown})", key=key, help=help_text, disabled=off)
         else:
-            st.number_input(f"{p.name} ({unit})", key=key, min_value=0.0, step=1.0, format="%g", help=help_text)
+            st.number_input(f"{p.name} ({unit})", key=key, min_value=0.0, step=1.0, format="%g", help=help_text,
+                            disabled=off)
         return
     c = panels.control_for(p)
     if c.kind == "bool":
-        st.toggle(p.name, key=key, help=help_text)
+        st.toggle(p.name, key=key, help=help_text, disabled=off)
     elif c.kind == "choice":
-        st.selectbox(p.name, c.options, key=key, help=help_text)
+        st.selectbox(p.name, c.options, key=key, help=help_text, disabled=off)
     elif c.kind == "log":
         value = st.session_state.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -70,18 +82,20 @@ def param_widget(p: Param, key: str, where: str) -> None:
         else:  # a missing or mangled value: fall back to the declared default
             st.session_state[key] = value = float(panels.fallback(p))
             options = panels.with_value(c.options, value)
-        st.select_slider(p.name + " (log scale)", options=options, key=key, format_func=fmt, help=help_text)
+        st.select_slider(p.name + " (log scale)", options=options, key=key, format_func=fmt, help=help_text,
+                         disabled=off)
     elif c.kind == "int":
-        st.number_input(p.name, key=key, step=1, min_value=_int(c.low), max_value=_int(c.high), help=help_text)
+        st.number_input(p.name, key=key, step=1, min_value=_int(c.low), max_value=_int(c.high), help=help_text,
+                        disabled=off)
     elif c.kind == "number":
         st.number_input(p.name, key=key, step=_step(p), format="%g", min_value=_float(c.low),
-                        max_value=_float(c.high), help=help_text)
+                        max_value=_float(c.high), help=help_text, disabled=off)
     elif c.kind == "list":
-        st.text_input(p.name + " (comma-separated)", key=key, help=help_text)
+        st.text_input(p.name + " (comma-separated)", key=key, help=help_text, disabled=off)
     elif p.max_len > 200:
-        st.text_area(p.name, key=key, help=help_text, height=80)
+        st.text_area(p.name, key=key, help=help_text, height=80, disabled=off)
     else:
-        st.text_input(p.name, key=key, help=help_text)
+        st.text_input(p.name, key=key, help=help_text, disabled=off)
 
 
 def _int(v):
@@ -112,7 +126,9 @@ def schedule_widgets(which: str, where: str, nested: bool = False) -> str:
     if st.session_state.get(key) not in ids:
         st.session_state[key] = ids[0]
     label = "inner schedule family" if nested else LABELS.get(which, "schedule family")
-    fam_id = st.selectbox(label, ids, key=key, format_func=lambda f: FAMILIES[f].label,
+    if fixed(key) == "hidden":
+        return st.session_state[key]
+    fam_id = st.selectbox(label, ids, key=key, format_func=lambda f: FAMILIES[f].label, disabled=bool(fixed(key)),
                           help="Which formula sets the learning rate. Keras's own classes keep their "
                                "names and arguments; the others train as equivalent Keras code.")
     fam = FAMILIES[fam_id]
@@ -142,6 +158,7 @@ def units_widget(which: str, fam_id: str) -> None:
     st.segmented_control(
         "count steps in", panels.UNITS, key=f"{which}.units", on_change=convert_units, args=(which,),
         required=True, width="stretch", format_func=lambda unit: unit.replace(" the ", " "),
+        disabled=bool(fixed(f"{which}.units")),
         help="Keras counts decay_steps and warmup_steps in optimizer steps (batches). In epochs or % of the "
              "run they follow the run: change the epochs, the batch size or the data and the schedule still "
              "spans the same share of training.")
