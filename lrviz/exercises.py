@@ -67,6 +67,14 @@ def control_of(key: str) -> str:
     return "data.name" if control == "data.path" else control
 
 
+def control_of_path(path: str) -> str:
+    """The control a config path belongs to (a sweep's field: `schedule.decay_steps`,
+    `optimizer.config.beta_1`)."""
+    if path.split(".")[0] == "schedule":
+        return "schedule"
+    return control_of(".".join(part for part in path.split(".") if part != "config"))
+
+
 def make(store, name: str, config: dict, hidden, locked, visitor: str | None = None) -> Exercise:
     """A new exercise of this config (validated), stored; ConfigError names a bad field."""
     shown = (name or "").strip()

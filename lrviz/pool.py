@@ -97,8 +97,9 @@ class Pool:
         self._pending: list[int] = []
         self._configs: dict[int, dict] = {}
         self._keys: dict[int, tuple] = {}  # executor.stack_key and block_key of each queued run
-        self._visitors: dict[int, str | None] = {}  # who asked for each queued run, outside an experiment
-        self._singles: set[int] = set()  # queued runs outside an experiment: what LRVIZ_MAX_QUEUED counts
+        self._visitors: dict[int, str | None] = {}  # who asked for each queued run
+        self._groups: dict[int, int | None] = {}  # each queued run's experiment: LRVIZ_MAX_QUEUED counts each once
+        self._singles: set[int] = set()  # queued runs outside an experiment: they go first in their visitor's turn
         self._served: dict[str | None, float] = {}  # visitor -> when a worker last took one of their runs
         self.limits = sharing.Limits.from_env()
         self._deleted: set[int] = set()  # their workers may still be stopping: not active any more
@@ -152,7 +153,7 @@ class Pool:
         lengths = [(c["training"]["epochs"], cfgmod.steps_per_epoch(c)) for c in cfgs] if by.id is not None else []
         with self._lock:  # the count and the new runs at once: two quick presses cannot both slip under the limit
             if by.id is not None:
-                waiting = sum(self._visitors[r] == by.id for r in self._singles)
+                waiting = len({self._groups[r] or -r for r in self._pending if self._visitors[r] == by.id})
                 self.limits.check(lengths, waiting, group is not None)
             ids = []
             try:
@@ -166,7 +167,7 @@ class Pool:
                 self._pending.append(run_id)
                 self._configs[run_id] = cfg
                 self._keys[run_id] = executor.stack_key(cfg), executor.block_key(cfg)
-                self._visitors[run_id] = by.id
+                self._visitors[run_id], self._groups[run_id] = by.id, group
                 if group is None:
                     self._singles.add(run_id)
             self.warm()
@@ -265,7 +266,7 @@ class Pool:
 
     def _forget(self, run_id: int) -> None:
         self._pending.remove(run_id)
-        for kept in (self._configs, self._keys, self._visitors):
+        for kept in (self._configs, self._keys, self._visitors, self._groups):
             kept.pop(run_id, None)
         self._singles.discard(run_id)
 

@@ -3,7 +3,8 @@ which the queue serves visitors.
 
 Limits, from the environment (unset or 0: none), refuse a submit with a message that names the
 limit; they bind page visitors, not the host at the command line:
-- LRVIZ_MAX_QUEUED: single runs (Train presses) one visitor may have waiting at once;
+- LRVIZ_MAX_QUEUED: what one visitor may have waiting at once: each single run (a Train press)
+  counts one, and so does each experiment with runs still waiting;
 - LRVIZ_MAX_STEPS: optimizer steps in one run (epochs × steps per epoch);
 - LRVIZ_MAX_SWEEP: runs in one experiment (a sweep, seeds, an A/B).
 
@@ -44,8 +45,8 @@ class Limits:
 
     def check(self, steps: list[tuple[int, int]], waiting: int, experiment: bool) -> None:
         """Raise ConfigError for what the host's limits refuse. steps: (epochs, steps per epoch)
-        of each run asked for; waiting: the visitor's single runs already queued; experiment:
-        the runs are one experiment's (else single runs)."""
+        of each run asked for; waiting: the visitor's single runs and experiments already
+        waiting; experiment: the runs are one experiment's (else single runs)."""
         if self.steps is not None:
             for epochs, per_epoch in steps:
                 if epochs * per_epoch > self.steps:
@@ -56,9 +57,10 @@ class Limits:
         if experiment and self.sweep is not None and len(steps) > self.sweep:
             raise ConfigError("experiment", f"{len(steps)} runs", f"this instance allows at most {self.sweep:,} runs "
                               f"per experiment ({ENV['sweep']}): fewer values or seeds")
-        if not experiment and self.queued is not None and waiting + len(steps) > self.queued:
-            raise ConfigError("queue", f"{waiting:,} runs waiting", f"this instance allows at most {self.queued:,} "
-                              f"waiting run{'s' if self.queued != 1 else ''} per visitor ({ENV['queued']}): wait for one to start, or stop one")
+        if self.queued is not None and waiting + (1 if experiment else len(steps)) > self.queued:
+            raise ConfigError("queue", f"{waiting:,} waiting", f"this instance allows at most {self.queued:,} "
+                              f"waiting runs or experiments per visitor ({ENV['queued']}): wait for one to start, "
+                              "or stop one")
 
 
 def fair_order(pending: list[int], visitor_of: dict, served: dict, singles=frozenset()) -> list[int]:
@@ -66,10 +68,13 @@ def fair_order(pending: list[int], visitor_of: dict, served: dict, singles=froze
     turn, the one served least recently (`served`: visitor -> when; absent: never) first; each
     visitor's own single runs (`singles`: Train presses, which someone watches) before their
     experiments' runs, and otherwise oldest first."""
+    oldest: dict = {}
+    for i, run_id in enumerate(pending):
+        oldest.setdefault(visitor_of.get(run_id), i)
     queues: dict = {}
     for run_id in sorted(pending, key=lambda r: r not in singles):  # stable: oldest first within each
         queues.setdefault(visitor_of.get(run_id), []).append(run_id)
-    turns = sorted(queues, key=lambda v: served.get(v, float("-inf")))  # stable: ties by their oldest run
+    turns = sorted(queues, key=lambda v: (served.get(v, float("-inf")), oldest[v]))  # ties: by their oldest run
     order, depth = [], 0
     while len(order) < len(pending):
         order += [queues[v][depth] for v in turns if depth < len(queues[v])]

@@ -356,6 +356,14 @@ class Store:
                        " VALUES (?, ?, ?, ?, ?, ?, ?)", (ident, clean_name(name), json.dumps(config),
                                                           json.dumps(hidden), json.dumps(locked), visitor, time.time()))
 
+    def exercises_by(self, visitor: str | None) -> list[tuple[str, str]]:
+        """(id, name) of the exercises a visitor made, newest first."""
+        return self._read("SELECT id, name FROM exercises WHERE visitor IS ? ORDER BY created DESC", (visitor,))
+
+    def exercise_files(self) -> set[str]:
+        """The CSVs exercises train on (lrviz.uploads keeps them)."""
+        return {json.loads(c)["data"].get("path") for (c,) in self._read("SELECT config FROM exercises")} - {None}
+
     def exercise(self, ident: str) -> dict | None:
         rows = self._read("SELECT id, name, config, hidden, locked, visitor FROM exercises WHERE id = ?", (ident,))
         if not rows:

@@ -8,7 +8,8 @@ a worker, the CLI) turns a bare name back into a path with locate().
 What stays on disk: a refused upload is deleted at once (discard). The folder holds at most
 MAX_FOLDER_BYTES: a save that takes it over deletes the least recently used uploads first
 (used: saved, or uploaded again; the file's mtime) until it fits again. Never deleted: a file
-that a queued or running run names (its worker reads it, or will) and the file just saved. A
+that a queued or running run names (its worker reads it, or will), one an exercise link
+trains on, and the file just saved. A
 deleted upload is gone for stored runs and links that name it: their page says the file
 cannot be read, and uploading it again brings it back under the same name.
 """
@@ -117,17 +118,18 @@ def tidy(home: str | Path | None = None, keep: str = "") -> None:
 
 
 def in_use(home: str | Path | None = None) -> set[str] | None:
-    """Names of the uploads that queued or running runs read; None when the store cannot say."""
+    """Names of the uploads that queued or running runs read, and those an exercise link trains
+    on; None when the store cannot say."""
     try:
         store = Store(home)
         try:
-            runs = store.runs()
+            runs, exercises = store.runs(), store.exercise_files()
         finally:
             store.close()
     except StoreError:
         return None
-    paths = (r["config"].get("data", {}).get("path") for r in runs if r["status"] in ("queued", "running"))
-    return {Path(p).name for p in paths if p}  # runs stored before names were bare: absolute paths
+    paths = [r["config"].get("data", {}).get("path") for r in runs if r["status"] in ("queued", "running")]
+    return {Path(p).name for p in [*paths, *exercises] if p}  # runs stored before names were bare: absolute paths
 
 
 def is_bare(path: str) -> bool:

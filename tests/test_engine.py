@@ -279,7 +279,7 @@ def test_the_hosts_limit_on_waiting_runs_refuses_the_next_and_makes_no_run(engin
     wait_for(lambda: status(engine, busy) == "running")
     waiting = engine.submit(_other_data(0), by=Visitor("a"))
     before = len(engine.store.runs())
-    with pytest.raises(ConfigError, match="at most 1 waiting run per visitor"):
+    with pytest.raises(ConfigError, match="at most 1 waiting runs or experiments per visitor"):
         engine.submit(_other_data(1), by=Visitor("a"))
     assert len(engine.store.runs()) == before
     other = engine.submit(_other_data(2), by=Visitor("b"))  # the limit is per visitor

@@ -84,6 +84,13 @@ def test_every_widget_key_of_the_sidebar_belongs_to_a_control():
     assert control_of("training.seed.on") == "training.seed"
 
 
+@pytest.mark.parametrize("path,control", [("schedule", "schedule"), ("schedule.decay_steps", "schedule"),
+                                          ("optimizer.config.beta_1", "optimizer.beta_1"),
+                                          ("training.epochs", "training.epochs"), ("data.path", "data.name")])
+def test_a_sweeps_field_belongs_to_a_control(path, control):
+    assert exercises.control_of_path(path) == control
+
+
 def test_a_run_made_in_an_exercise_is_found_with_the_exercise(store):
     made = exercises.make(store, "x", SETUP, [], ["training.epochs"])
     inside = executor.create_run(store, executor.check_config(SETUP, store, Visitor("v", exercise=made.id)), None,

@@ -293,7 +293,7 @@ def test_a_page_on_a_disk_that_filled_up_shows_its_runs_and_names_the_full_disk(
     assert_preview_works(at)
     open_tab(at, "Train")
     assert "The training engine could not start** — LRVIZ_HOME: the run store is full" in errors(at)
-    open_tab(at, "Runs")
+    open_tab(as_host(at), "Runs")  # a run made outside the page: the host's
     assert at.dataframe[0].value["name"].tolist() == ["kept"]
     at.selectbox(key="runs.target").set_value(1)
     at.text_input(key="runs.new_name").set_value("renamed").run()

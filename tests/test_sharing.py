@@ -37,11 +37,19 @@ def test_a_run_longer_than_the_step_limit_is_refused_with_its_length():
     Limits(steps=1000).check([(20, 50)], 0, False)  # exactly the limit
 
 
-def test_a_visitors_waiting_single_runs_are_limited_but_experiments_are_not_counted():
+def test_a_visitor_may_have_so_many_runs_or_experiments_waiting():
     Limits(queued=3).check([(1, 1)], 2, False)
-    with pytest.raises(ConfigError, match="at most 3 waiting runs"):
+    with pytest.raises(ConfigError, match="at most 3 waiting runs or experiments") as refused:
         Limits(queued=3).check([(1, 1)], 3, False)
-    Limits(queued=3).check([(1, 1)] * 24, 3, True)
+    assert refused.value.field == "queue"
+    with pytest.raises(ConfigError, match="at most 3 waiting"):
+        Limits(queued=3).check([(1, 1)] * 2, 2, False)  # two Train presses at once count two
+
+
+def test_an_experiment_waits_as_one_whatever_its_size():
+    Limits(queued=3).check([(1, 1)] * 24, 2, True)
+    with pytest.raises(ConfigError, match="at most 3 waiting"):
+        Limits(queued=3).check([(1, 1)] * 24, 3, True)
 
 
 def test_an_experiment_larger_than_the_sweep_limit_is_refused():
@@ -60,6 +68,11 @@ def test_one_visitors_sweep_waits_its_turn_behind_another_visitors_single_run():
 def test_a_visitors_single_run_goes_before_their_own_waiting_sweep():
     visitor = {1: "a", 2: "a", 3: "a", 4: "b"}
     assert fair_order([1, 2, 3, 4], visitor, {}, singles={3, 4}) == [3, 4, 1, 2]
+
+
+def test_among_visitors_never_served_the_one_waiting_longest_goes_first():
+    visitor = {1: "a", 2: "b"}
+    assert fair_order([1, 2], visitor, {}, singles={2}) == [1, 2]
 
 
 def test_visitors_take_turns_each_in_their_own_order():

@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from lrviz import config, uploads, urlstate
+from lrviz import config, uploads, urlstate, visitors
 from lrviz.schedules import make
+from lrviz.store import Store
 from tests.support import HealthPoller, Session, rss_mib, start_server, stop_server, wait_healthy
 
 
@@ -50,9 +51,9 @@ class Uploader(Session):
     """A Session that can open the data panel and put a file into an uploader (the CSV one unless
     told another key)."""
 
-    def __init__(self, url: str, query: str):
+    def __init__(self, url: str, query: str, cookie: str | None = None):
         self.url, self.ids, self.captions, self.file = url, {}, [], None
-        super().__init__(url, query, timeout=240)
+        super().__init__(url, query, timeout=240, cookie=cookie)
         self.send({"panel.data": True})  # the CSV uploader is drawn in the open data panel
 
     def _element(self, el) -> None:
@@ -135,6 +136,14 @@ def streamlit_upload_bytes(url: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+def visitor_who_uploaded(home, name: str, i: int) -> str:
+    """The cookie of a visitor who may train on the upload (lrviz.visitors): a link naming it
+    then chooses CSV data for them."""
+    ident = f"uploader{i}".ljust(22, "x")
+    Store(home).grant(ident, name)
+    return visitors.token(ident, home)
+
+
 def test_four_99_mb_uploads_at_once_keep_the_server_small_and_responsive(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -159,7 +168,7 @@ def test_four_99_mb_uploads_at_once_keep_the_server_small_and_responsive(tmp_pat
 
     try:
         wait_healthy(url, proc)
-        pages = [Uploader(url, query) for _ in range(SESSIONS)]
+        pages = [Uploader(url, query, visitor_who_uploaded(home, seed, i)) for i in range(SESSIONS)]
         idle = rss_mib(proc.pid)
         sampler = RssSampler(proc.pid)
         sampler.start()

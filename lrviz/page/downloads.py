@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from lrviz import exports, figures, model_view, uploads
+from lrviz.data import reads_file
 
 from . import widgets
+from .identity import may_read, visitor
 from .preview import preview_data
 from .resources import get_traces, home
 from .view import run_figures
@@ -19,8 +21,16 @@ def download_runs(store) -> list:
     ids = st.session_state.get("runs.pick") or [st.session_state.get("live.pick")]
     runs = [(i, store.run(i)) for i in ids if i is not None]
     traces = get_traces(str(home()))
-    found = [(i, traces.get(i, run), run.get("config")) for i, run in runs if run]
+    found = [(i, traces.get(i, run), None if private(run) else run.get("config")) for i, run in runs if run]
     return [(i, t, run_cfg) for i, t, run_cfg in found if t is not None]  # not deleted meanwhile
+
+
+def private(run: dict) -> bool:
+    """Another visitor's run on a CSV this visitor may not read: its metrics can be downloaded,
+    not its config or script (they name the file and its columns) nor its model's view (it draws
+    the file's rows)."""
+    path = run["config"]["data"].get("path")
+    return reads_file(run["config"]["data"]["name"]) and not (visitor().manages(run) or (path and may_read(path)))
 
 
 def image_buttons(fig, what: str, stem: str, key: str) -> None:
@@ -102,7 +112,7 @@ def run_downloads(store, run_id, t, run_cfg) -> None:
         download(c[3], f"{name}: Keras script (.py)", lambda: exports.keras_script(run_cfg),
                  f"run-{run_id}-keras.py", "text/x-python", f"dl.run{run_id}.script",
                  "Plain Keras 3 code that trains this run again.")
-    if store.view_epochs(run_id):
+    if run_cfg and store.view_epochs(run_id):
         download(st, f"{name}: the model's view, animated (HTML)",
                  lambda: exports.html(model_view.figure(store, run_id)), f"run-{run_id}-view.html", "text/html",
                  f"dl.run{run_id}.view", "What the model predicted over its inputs after each epoch, with an "

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lrviz import lessons, panels, presets
+from lrviz import lessons, panels, presets, visitors
+from lrviz.exercises import control_of_path
 from lrviz.experiments import ab, groups, range_test, sweep
 from lrviz.params import ConfigError
 from lrviz.schedules import FAMILIES, check_schedule
@@ -58,17 +59,21 @@ def start(engine, kind: str, spec: dict, plan: sweep.Plan, name: str | None = No
 
 
 def pick(store, kind: str) -> dict | None:
-    """The group shown: the one just started, or any of this visitor's of this kind (newest
-    first; the host's: everyone's)."""
+    """The group shown: the one just started, or any of this visitor's of this kind, or of
+    everyone's when asked (newest first)."""
     me = visitor()
-    found = {g["id"]: g for g in store.groups(kind, ... if me.admin else me.id)}
+    everyone = st.toggle("Everyone's experiments", key="exp.everyone",
+                         help="Also the other visitors' experiments of this kind: to look at, not to stop or delete.")
+    found = {g["id"]: g for g in store.groups(kind, ... if everyone else me.id)}
     if not found:
         return None
     key = f"exp.{kind}.pick"
     if st.session_state.get(key) not in found:
         st.session_state[key] = max(found)
+    who = visitors.aliases(store.runs(), me)  # numbered as the Runs tab numbers them
     gid = st.selectbox("Results of", sorted(found, reverse=True), key=key,
-                       format_func=lambda i: f"{found[i]['name']} (#{i})",
+                       format_func=lambda i: f"{found[i]['name']} (#{i})" + (
+                           "" if me.owns(found[i]) else f" · {who[found[i]['visitor']]}"),
                        help="Experiments are stored with their runs: they stay after a restart.")
     return found[gid]
 
@@ -87,13 +92,15 @@ def live(kind: str, gid: int, engine, store) -> None:
     st.progress((len(runs) - active) / max(len(runs), 1), text=f"{len(runs) - active} of {len(runs)} runs "
                 f"finished ({counts})")
     left, right = st.columns(2)
+    theirs = not visitor().manages(group)  # another visitor's: to look at
     left.button("Stop", key=f"exp.stop.{gid}",
                 on_click=lambda: widgets.guarded("Stop failed", groups.stop, engine, gid, visitor()),
-                disabled=engine is None or not active, help="Stop every run of this experiment that is queued or "
-                "running; what finished stays.")
+                disabled=engine is None or not active or theirs, help="Stop every run of this experiment that is "
+                "queued or running; what finished stays. Only your own.")
     right.button("Delete", key=f"exp.delete.{gid}",
                  on_click=lambda: widgets.guarded("Delete failed", groups.delete, engine, gid, visitor()),
-                 disabled=engine is None, help="Stop and remove this experiment and all its runs.")
+                 disabled=engine is None or theirs, help="Stop and remove this experiment and all its runs. "
+                 "Only your own.")
     getattr(views, kind)(group, runs, store)
     if st.session_state.get("exp.was_active") and not active:
         st.session_state["exp.was_active"] = False
@@ -195,7 +202,8 @@ def sweep_controls(cfg, can_run: bool, engine) -> None:
                "list or text (hidden_units, a formula), by ';'. 'schedule' sweeps over presets' schedules.")
     if cfg is None:
         return
-    paths = ["schedule"] + sweep.fields(cfg)
+    fixed = st.session_state.get("exercise.fixed", {})  # an exercise's fixed settings are not for sweeping
+    paths = [p for p in ["schedule"] + sweep.fields(cfg) if control_of_path(p) not in fixed]
     left, right = st.columns(2)
     grid = {}
     for column, i in ((left, 0), (right, 1)):

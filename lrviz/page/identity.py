@@ -3,10 +3,12 @@ cookie the page sets once; and the host, once they give the admin token."""
 from __future__ import annotations
 
 import json
+import secrets
 
 import streamlit as st
 
 from lrviz import visitors
+from lrviz.params import ConfigError
 
 from . import widgets
 from .resources import get_store_or_none, home
@@ -17,11 +19,12 @@ YEAR_S = 365 * 24 * 3600
 def identify() -> None:
     """The session's visitor, from the cookie its browser sent (a reload, a second tab), else a
     new one whose cookie set_cookie() writes."""
-    token = cookie()
-    ident = visitors.verify(token, home())
-    if ident is None:
-        ident, token = visitors.issue(home())
-        st.session_state["visitor.cookie"] = token
+    try:
+        ident = visitors.verify(cookie(), home())
+        if ident is None:
+            ident, st.session_state["visitor.cookie"] = visitors.issue(home())  # the cookie set_cookie writes
+    except (OSError, ConfigError):  # no secret in a run folder that cannot be written: nor any run to own
+        ident = secrets.token_urlsafe(16)  # a visitor for this session alone; the page names the folder's problem
     st.session_state["visitor.id"] = ident
 
 
@@ -30,14 +33,18 @@ def cookie() -> str | None:
 
 
 def visitor() -> visitors.Visitor:
-    return visitors.Visitor(st.session_state.get("visitor.id"), bool(st.session_state.get("visitor.admin")),
+    """This session's visitor; never the host's Visitor() (no id), which manages every run."""
+    if not st.session_state.get("visitor.id"):
+        identify()  # a session whose first run failed before it knew its visitor
+    return visitors.Visitor(st.session_state["visitor.id"], bool(st.session_state.get("visitor.admin")),
                             st.session_state.get("exercise.id"))
 
 
 def set_cookie() -> None:
-    """Streamlit cannot set a cookie from the server: the page's script does, once per newcomer
-    (the session knows its visitor already; the next one reads the cookie)."""
-    token = st.session_state.pop("visitor.cookie", None)
+    """Streamlit cannot set a cookie from the server: the page's script does, for a newcomer, on
+    every run of the session (a run cut short by the next one may never reach the browser; the
+    session knows its visitor already, the next session reads the cookie)."""
+    token = st.session_state.get("visitor.cookie")
     if token:
         cookie = json.dumps(f"{visitors.COOKIE}={token}; path=/; max-age={YEAR_S}; SameSite=Lax")
         st.html(f"<script>document.cookie = {cookie};</script>", unsafe_allow_javascript=True)
@@ -47,12 +54,12 @@ def grant(name: str) -> None:
     """This visitor may train on the upload from now on (lrviz.uploads.check_granted)."""
     store = get_store_or_none()
     if store is not None:
-        store.grant(st.session_state["visitor.id"], name)
+        store.grant(visitor().id, name)
 
 
 def may_read(name: str) -> bool:
     store = get_store_or_none()
-    return store is not None and store.granted(st.session_state["visitor.id"], name)
+    return store is not None and store.granted(visitor().id, name)
 
 
 def take_admin_token() -> None:

@@ -9,6 +9,7 @@ import streamlit as st
 from lrviz import panels, visitors
 
 from . import widgets
+from .exercise import current as current_exercise
 from .identity import visitor
 from .resources import get_engine_or_none, get_traces, home
 from .view import run_figures
@@ -51,13 +52,22 @@ def runs_tab(store) -> None:
     if "runs.error" in st.session_state:
         widgets.show_error(st.session_state.pop("runs.error"), "The store refused")
     me = visitor()
-    whose = st.segmented_control("Whose runs", (MINE, EVERYONE, EXERCISE) if me.exercise else (MINE, EVERYONE),
+    exercises = dict(store.exercises_by(me.id))  # a teacher sees the class's runs without joining
+    if me.exercise:
+        exercises = {me.exercise: current_exercise().name, **exercises}
+    whose = st.segmented_control("Whose runs", (MINE, EVERYONE, EXERCISE) if exercises else (MINE, EVERYONE),
                                  key="runs.whose", default=EXERCISE if me.exercise else MINE,
-                                 help="Yours, every visitor's, or (in an exercise) the whole class's runs of it, "
-                                      "drawn together: theirs you can overlay and download, not change.")
+                                 help="Yours, every visitor's, or the whole class's runs of an exercise (the one "
+                                      "you came by, or one you made), drawn together: others' runs you can overlay "
+                                      "and download, not change.") or MINE
     everyone = store.runs()
-    runs = {EVERYONE: everyone, EXERCISE: [r for r in everyone if me.exercise and r["exercise"] == me.exercise]}.get(
-        whose, [r for r in everyone if me.owns(r)])
+    runs = [r for r in everyone if me.owns(r)]
+    if whose == EVERYONE:
+        runs = everyone
+    elif whose == EXERCISE:
+        shown = st.selectbox("Exercise", list(exercises), key="runs.exercise", format_func=exercises.get,
+                             help="The exercise whose runs are drawn.")
+        runs = store.runs(exercise=shown)
     if not runs:
         st.caption("No runs here yet: train one in the Train tab.")
         return

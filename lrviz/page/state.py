@@ -23,8 +23,8 @@ UNSETTABLE = ("data.upload",)  # Streamlit refuses to set a file uploader's valu
 def start_session() -> None:
     if st.session_state.get("started"):
         return
+    identity.identify()  # first: a session that failed here tries again, never without a visitor
     st.session_state["started"] = True
-    identity.identify()
     missing = exercise.open_link()
     cfg, problem = urlstate.decode(st.query_params)
     if problem:
