@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lrviz import config, urlstate, visitors
 from lrviz.schedules import make
@@ -125,10 +126,20 @@ def trace_names(page, chart: str) -> list[str]:
 
 
 def pick(page, name: str, option: str) -> None:
+    """Add an option to a multiselect: typed, then clicked in its list (tried again if a rerun
+    closed the list meanwhile)."""
     box = page.locator(f"{key(name)} input")
-    box.click()
-    box.fill(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    for attempt in range(3):
+        box.click()
+        box.fill(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            wait_idle(page)
+    else:
+        raise AssertionError(f"{option!r} never showed in {name}'s list")
     page.keyboard.press("Escape")
     page.keyboard.press("Tab")  # out of the box: a click elsewhere would only close its list
     wait_idle(page)
