@@ -98,8 +98,7 @@ class Pool:
         self._configs: dict[int, dict] = {}
         self._keys: dict[int, tuple] = {}  # executor.stack_key and block_key of each queued run
         self._visitors: dict[int, str | None] = {}  # who asked for each queued run
-        self._groups: dict[int, int | None] = {}  # each queued run's experiment: LRVIZ_MAX_QUEUED counts each once
-        self._singles: set[int] = set()  # queued runs outside an experiment: they go first in their visitor's turn
+        self._groups: dict[int, int | None] = {}  # each queued run's experiment (None: a single run)
         self._served: dict[str | None, float] = {}  # visitor -> when a worker last took one of their runs
         self.limits = sharing.Limits.from_env()
         self._deleted: set[int] = set()  # their workers may still be stopping: not active any more
@@ -168,8 +167,6 @@ class Pool:
                 self._configs[run_id] = cfg
                 self._keys[run_id] = executor.stack_key(cfg), executor.block_key(cfg)
                 self._visitors[run_id], self._groups[run_id] = by.id, group
-                if group is None:
-                    self._singles.add(run_id)
             self.warm()
             self._dispatch()
         return ids
@@ -262,13 +259,13 @@ class Pool:
 
     def _queue(self) -> list[int]:
         """The queued runs in the order they will start: visitors in turn (lrviz.sharing)."""
-        return sharing.fair_order(self._pending, self._visitors, self._served, self._singles)
+        singles = {r for r in self._pending if self._groups[r] is None}  # first in their visitor's turn
+        return sharing.fair_order(self._pending, self._visitors, self._served, singles)
 
     def _forget(self, run_id: int) -> None:
         self._pending.remove(run_id)
         for kept in (self._configs, self._keys, self._visitors, self._groups):
             kept.pop(run_id, None)
-        self._singles.discard(run_id)
 
     def _next_job(self) -> list[int]:
         """The first queued run and those queued that can train beside it (executor.stack_key), at

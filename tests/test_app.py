@@ -553,3 +553,19 @@ def test_a_link_to_an_exercise_this_server_lacks_says_so_and_shows_the_usual_pag
     at = ok(app({"exercise": "no-such-thing"}))
     assert "does not exist on this server" in " ".join(w.value for w in at.warning)
     assert not at.number_input(key="training.epochs").disabled
+
+
+def test_an_exercises_maker_sees_the_class_view_without_joining(home):
+    from lrviz.store import Store
+
+    at = ok(app())
+    at.session_state["panel.exercise"] = True
+    at.run()
+    at.text_input(key="exercise.name").set_value("To watch").run()
+    at.button(key="exercise.make").click().run()
+    ident = ok(at).code[0].value.rsplit("exercise=", 1)[1]
+    setup = config.validate({"schedule": make("constant"), "training": {"epochs": 2}})
+    Store(home).create_run("a student's run", setup, 2, 5, visitor="s" * 22, exercise=ident)
+    at.session_state["runs.whose"] = "The exercise's"
+    table = ok(open_tab(at, "Runs")).dataframe[0].value
+    assert table["name"].tolist() == ["a student's run"] and table["by"].tolist()[0].startswith("visitor ")

@@ -65,9 +65,9 @@ def runs_tab(store) -> None:
     if whose == EVERYONE:
         runs = everyone
     elif whose == EXERCISE:
-        shown = st.selectbox("Exercise", list(exercises), key="runs.exercise", format_func=exercises.get,
-                             help="The exercise whose runs are drawn.")
-        runs = store.runs(exercise=shown)
+        exercise_id = st.selectbox("Exercise", list(exercises), key="runs.exercise", format_func=exercises.get,
+                                   help="The exercise whose runs are drawn.")
+        runs = store.runs(exercise=exercise_id)
     if not runs:
         st.caption("No runs here yet: train one in the Train tab.")
         return
