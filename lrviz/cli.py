@@ -6,6 +6,7 @@ A bad config or file exits with code 2 and one line on stderr that names the fie
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from contextlib import nullcontext
 
@@ -44,15 +45,19 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("sweep", help='JSON: {"base": CONFIG, "grid": {"path": [values]}, "seeds": [..]}')
     w.add_argument("--out", help="results CSV (default: standard output)")
     w.add_argument("--workers", type=int, help="worker processes (default: $LRVIZ_WORKERS, else one per core)")
+    w.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     w.add_argument("--name", help="the sweep's name in the page's lists")
     n = sub.add_parser("lesson", help="a lesson from the papers: a seeded A/B, and what it showed here")
     n.add_argument("lesson", nargs="?", help="its id (without one: the list)")
     n.add_argument("--out", help="results CSV (default: standard output)")
     n.add_argument("--workers", type=int, help="worker processes (default: $LRVIZ_WORKERS, else one per core)")
+    n.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     n.add_argument("--name", help="the A/B's name in the page's lists (default: the lesson's title)")
     return p
 
 
+RAY_HELP = ("train on the Ray cluster at this address, as ray.init takes it (default: $LRVIZ_RAY_ADDRESS, "
+            "else this machine); --workers then caps the workers at one per CPU of the cluster")
 RAMP_OPTIONS = {"--min-lr": ("min_learning_rate", float), "--max-lr": ("max_learning_rate", float),
                 "--steps": ("num_steps", int)}
 RAMP_DEFAULTS = {"min_learning_rate": 1e-7, "max_learning_rate": 10.0, "num_steps": 200}
@@ -171,14 +176,14 @@ def _experiment(kind: str, raw: dict, plan, args, name: str | None = None):
     from tqdm import tqdm
 
     from .exports import write_csv
+    from . import executor
     from .experiments import groups
-    from .pool import Pool
 
-    pool = Pool(max_workers=_positive(args.workers, "--workers"))
+    pool = _engine(executor, args)
     group = None
     try:
         group = groups.start(pool, kind, raw, plan, name or getattr(args, "name", None))
-        print(f"lrviz: {kind} {group}: {len(plan.runs)} runs on {pool.max_workers} workers, stored in "
+        print(f"lrviz: {kind} {group}: {len(plan.runs)} runs on {pool.where()}, stored in "
               f"{pool.store.path}", file=sys.stderr)
         with tqdm(total=len(plan.runs), unit="run", file=sys.stderr, dynamic_ncols=True) as bar:
             while True:
@@ -211,6 +216,17 @@ def _experiment(kind: str, raw: dict, plan, args, name: str | None = None):
     print(f"lrviz: {kind} {group}: " + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses)),
           file=sys.stderr)
     return (130 if interrupted else 1 if all(s == "failed" for s in statuses) else 0), pool.store, group
+
+
+def _engine(executor, args):
+    """The local pool, or the cluster's (--ray, else $LRVIZ_RAY_ADDRESS); one that cannot be
+    reached is refused like a bad option, naming the address."""
+    workers = _positive(args.workers, "--workers")
+    try:
+        return executor.start(ray=args.ray, max_workers=workers)
+    except executor.Unreachable as exc:
+        raise ConfigError("--ray", args.ray or os.environ[executor.RAY_ADDRESS],
+                          f"{exc}; leave it out (and unset ${executor.RAY_ADDRESS}) to train on this machine") from None
 
 
 COMMANDS = {"curve": curve, "train": train, "script": script, "lr-find": lr_find, "sweep": sweep, "lesson": lesson}

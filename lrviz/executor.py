@@ -5,10 +5,12 @@ run, progress read from the store).
 The store is the record every executor writes to and the page reads from: a run exists there
 from submit on, with status 'queued'; its metric rows and final status arrive through the
 worker's sink (lrviz.worker.StoreSink, or one that sends them back from a remote worker).
-lrviz.pool.Pool is today's executor: spawned processes on this machine.
+lrviz.pool.Pool trains on this machine (spawned processes), lrviz.ray_pool.RayPool on a Ray
+cluster; start() picks one.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,7 +24,8 @@ from .visitors import HOST, Visitor
 class Progress:
     """A run as the page shows it. epoch and step count those recorded (1-based: 0 before the
     first); eta_s only while running with steps recorded; queue_position (1 = next) only while
-    queued here; workers_starting: no worker is ready yet, so a queued run waits for that."""
+    queued here; workers_starting: no worker is ready yet, so a queued run waits for that;
+    node: the worker that trains it (this machine's, or a Ray node's), once it started."""
     status: str               # one of store.STATUSES
     queue_position: int | None
     epoch: int
@@ -33,6 +36,7 @@ class Progress:
     eta_s: float | None
     error: str | None
     workers_starting: bool
+    node: str | None = None   # where it trains or trained, once it started
 
 
 class Executor(Protocol):
@@ -63,11 +67,38 @@ class Executor(Protocol):
     def active(self) -> list[int]:
         """Runs running or queued here, running first; deleted ones leave at once."""
 
+    def where(self) -> str:
+        """Where its runs train, in words ("this machine (2 workers)")."""
+
     def warm(self) -> None:
         """Get workers ready now (a page calls it when the user heads for Train)."""
 
     def shutdown(self) -> None:
         """End every worker; runs still queued or running become 'interrupted'."""
+
+
+RAY_ADDRESS = "LRVIZ_RAY_ADDRESS"
+
+
+class Unreachable(RuntimeError):
+    """A Ray cluster that could not be reached; the message names the address and what to check."""
+
+
+def start(home=None, ray: str | None = None, **kwargs) -> Executor:
+    """The executor: on the Ray cluster at `ray`, else at $LRVIZ_RAY_ADDRESS (lrviz.ray_pool;
+    Unreachable when it cannot be reached), else the local pool (lrviz.pool), which
+    imports nothing of Ray. kwargs: the pool's."""
+    address = ray or os.environ.get(RAY_ADDRESS, "").strip()
+    if address:
+        try:
+            from .ray_pool import RayPool
+        except ImportError as exc:
+            raise Unreachable(f"the Ray cluster at {address} needs Ray installed here ({exc}): "
+                              "pip install -r requirements-ray.txt") from None
+        return RayPool(address, home, **kwargs)
+    from .pool import Pool
+
+    return Pool(home, **kwargs)
 
 
 MAX_STACK = 10  # runs trained side by side in one worker at most
@@ -149,4 +180,5 @@ def progress(store: Store, run_id: int, queue_position: int | None = None,
         eta = elapsed / steps * (total - steps)
     return Progress(status=run["status"], queue_position=queue_position, epoch=epoch + 1,
                     epochs=run["epochs"], step=steps, total_steps=total, elapsed_s=elapsed,
-                    eta_s=eta, error=run["error"], workers_starting=workers_starting)
+                    eta_s=eta, error=run["error"], workers_starting=workers_starting,
+                    node=run["node"])

@@ -418,4 +418,5 @@ def run_row(run: dict, trace) -> dict:
     row[f"final {name}"] = pick("metric", "last")
     row[f"final val_{name}"] = pick("val_metric", "last")
     row[f"best val_{name}"] = pick("val_metric", best)
+    row["trained on"] = run.get("node")  # this machine's worker, or a Ray node's
     return row

@@ -31,14 +31,11 @@ MAX_START_FAILURES = 3  # workers that die before they are ready: give up instea
 RECYCLE_GROWTH = 0.05   # memory growth since the worker became ready that starts a successor
 
 
-class _Worker:
-    def __init__(self, ctx, home, pid_of_parent):
-        self.conn, child = ctx.Pipe()
-        self.stop = ctx.Array("q", [-1] * executor.MAX_STACK, lock=False)  # slot i: the job's i-th run, to stop
-        self.process = ctx.Process(target=workermod.main, args=(child, self.stop, str(home), pid_of_parent),
-                                   name="lrviz-worker", daemon=True)
-        _start_without_main(self.process)
-        child.close()
+class Worker:
+    """What the pool keeps of a worker, whatever runs it: a process here (_Process), a Ray actor
+    in lrviz.ray_pool. Each kind implements the methods below the state."""
+
+    def __init__(self):
         self.ready = False
         self.run_ids: list[int] = []   # its job: one run, or several side by side
         self.deadlines: dict[int, float] = {}  # run told to stop -> when it must have
@@ -48,8 +45,63 @@ class _Worker:
         self.ending = False        # killed for not stopping in time: alive until reaped, yet no longer ours
 
     def idle(self) -> bool:
-        return (self.ready and not self.run_ids and not self.leaving and not self.ending
-                and self.process.is_alive())
+        return self.ready and not self.run_ids and not self.leaving and not self.ending and self.alive()
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def send(self, job: list | None) -> None:
+        """Train a job, [(run_id, config)], its stops cleared; None: leave. OSError: it is gone."""
+        raise NotImplementedError
+
+    def request_stop(self, index: int, run_id: int) -> None:
+        """Stop the job's index-th run, run_id."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def death(self) -> str:
+        """Why it ended, once the pool learnt that it did."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what talks to it, once it ended."""
+
+
+class _Process(Worker):
+    def __init__(self, ctx, home, pid_of_parent):
+        super().__init__()
+        self.conn, child = ctx.Pipe()
+        self.stop = ctx.Array("q", [-1] * executor.MAX_STACK, lock=False)  # slot i: the job's i-th run, to stop
+        self.process = ctx.Process(target=workermod.main, args=(child, self.stop, str(home), pid_of_parent),
+                                   name="lrviz-worker", daemon=True)
+        _start_without_main(self.process)
+        child.close()
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def send(self, job: list | None) -> None:
+        if job is not None:
+            for i in range(executor.MAX_STACK):
+                self.stop[i] = -1
+        self.conn.send(job)
+
+    def request_stop(self, index: int, run_id: int) -> None:
+        self.stop[index] = run_id
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def death(self) -> str:
+        self.process.join(timeout=1.0)
+        code = self.process.exitcode
+        return f"worker process died (signal {-code})" if code and code < 0 else \
+            f"worker process died (exit code {code})"
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 _MAIN_LOCK = threading.Lock()
@@ -76,6 +128,8 @@ def worker_count(max_workers: int | None) -> int:
 
 class Pool:
     """An Executor (lrviz.executor) whose workers are spawned processes sharing the store's file."""
+
+    notice: str | None = None  # what a page should say about it (why the cluster is not used)
 
     def __init__(self, home=None, max_workers: int | None = None, warm_after: float = 0.0,
                  stop_grace_s: float = STOP_GRACE_S, recycle_growth: float = RECYCLE_GROWTH):
@@ -105,7 +159,7 @@ class Pool:
         self._start_failures = 0
         self._broken = None         # why workers cannot start, once we gave up respawning
         self._closed = False
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self._warm_at = time.monotonic() + warm_after
         self._warmed = False
         if warm_after <= 0:
@@ -131,8 +185,8 @@ class Pool:
                 self._warmed = True
                 self._workers = [self._spawn() for _ in range(self.max_workers)]
 
-    def _spawn(self) -> _Worker:
-        return _Worker(self._ctx, self.store.home, os.getpid())
+    def _spawn(self) -> Worker:
+        return _Process(self._ctx, self.store.home, os.getpid())
 
     # --- public API ----------------------------------------------------------------------
 
@@ -180,7 +234,7 @@ class Pool:
                 return
             for w in self._workers:
                 if run_id in w.run_ids:
-                    w.stop[w.run_ids.index(run_id)] = run_id
+                    w.request_stop(w.run_ids.index(run_id), run_id)
                     w.deadlines.setdefault(run_id, time.monotonic() + self.stop_grace_s)
 
     def delete(self, run_id: int) -> None:
@@ -204,6 +258,10 @@ class Pool:
             self._deleted.intersection_update(running)  # only runs still stopping need remembering
             return [i for i in running if i not in self._deleted] + self._queue()
 
+    def where(self) -> str:
+        """Where its runs train, in words."""
+        return f"this machine ({self.max_workers} worker{'s' if self.max_workers > 1 else ''})"
+
     def workers(self) -> list[int]:
         """Process ids of the live workers (a recycled one and its successor may overlap)."""
         with self._lock:
@@ -220,18 +278,22 @@ class Pool:
             self._pending.clear()
             for w in self._workers:
                 try:
-                    w.conn.send(None)
+                    w.send(None)
                 except OSError:
                     pass
         if threading.current_thread() is not self._monitor:
             self._monitor.join(timeout=1.0)
+        self._end_workers()
+        atexit.unregister(self.shutdown)
+
+    def _end_workers(self) -> None:
+        """After shutdown told them to leave: wait a little, then end the rest."""
         for w in self._workers:
             w.process.join(timeout=1.0)
             if w.process.is_alive():
                 w.process.kill()
                 w.process.join(timeout=2.0)
             w.conn.close()
-        atexit.unregister(self.shutdown)
 
     # --- the monitor thread ----------------------------------------------------------------
 
@@ -247,14 +309,12 @@ class Pool:
             if w.idle():
                 job = self._next_job()
                 try:
-                    w.conn.send([(run_id, self._configs[run_id]) for run_id in job])
+                    w.send([(run_id, self._configs[run_id]) for run_id in job])
                 except OSError:
                     continue  # it just died: the runs wait for the next worker
                 for run_id in job:
                     self._served[self._visitors[run_id]] = time.monotonic()
                     self._forget(run_id)
-                for i in range(executor.MAX_STACK):
-                    w.stop[i] = -1
                 w.run_ids, w.deadlines = job, {}
 
     def _queue(self) -> list[int]:
@@ -295,7 +355,7 @@ class Pool:
             if w.successor is not None and w.successor.ready and w.idle():
                 w.leaving = True
                 try:
-                    w.conn.send(None)
+                    w.send(None)
                 except OSError:
                     pass  # already gone
 
@@ -304,19 +364,21 @@ class Pool:
             with self._lock:
                 if self._closed:
                     return
-                conns = {w.conn: w for w in self._workers}
-                sentinels = {w.process.sentinel: w for w in self._workers}
-            ready = wait(list(conns) + list(sentinels), timeout=0.05)
+                workers = list(self._workers)
+            try:
+                messages, dead = self._wait(workers)
+            except Exception as exc:  # noqa: BLE001 - as below
+                print(f"lrviz engine: {exc}", file=sys.stderr)
+                messages, dead = [], []
+                time.sleep(1.0)
             with self._lock:
                 if self._closed:
                     return
                 try:
-                    for obj in ready:
-                        if obj in conns:
-                            self._message(conns[obj])
-                    for obj in ready:
-                        if obj in sentinels:
-                            self._replace(sentinels[obj])
+                    for w, msg in messages:
+                        self._message(w, msg)
+                    for w in dead:
+                        self._replace(w)
                     if time.monotonic() >= self._warm_at:
                         self.warm()
                     self._enforce_stops()
@@ -326,11 +388,21 @@ class Pool:
                     print(f"lrviz engine: {exc}", file=sys.stderr)
                     time.sleep(1.0)
 
-    def _message(self, w: _Worker) -> None:
-        try:
-            msg = w.conn.recv()
-        except (EOFError, OSError):
-            return  # the worker died; its sentinel says so
+    def _wait(self, workers: list[Worker]) -> tuple[list, list]:
+        """Up to 0.05 s for news, without the lock: ([(worker, message)], [workers that died])."""
+        conns = {w.conn: w for w in workers}
+        sentinels = {w.process.sentinel: w for w in workers}
+        ready = wait(list(conns) + list(sentinels), timeout=0.05)
+        messages = []
+        for obj in ready:
+            if obj in conns:
+                try:
+                    messages.append((conns[obj], obj.recv()))
+                except (EOFError, OSError):
+                    pass  # the worker died; its sentinel says so
+        return messages, [sentinels[obj] for obj in ready if obj in sentinels]
+
+    def _message(self, w: Worker, msg) -> None:
         if msg[0] == "ready":
             w.ready, w.baseline_mib, self._start_failures = True, msg[1], 0
         elif msg[0] == "finished" and w.run_ids == msg[1]:
@@ -340,21 +412,18 @@ class Pool:
                 w.successor = self._spawn()
                 self._workers.append(w.successor)
 
-    def _replace(self, w: _Worker) -> None:
+    def _replace(self, w: Worker) -> None:
         if w not in self._workers:
             return
-        w.process.join(timeout=1.0)
+        reason = w.death()
         if w.leaving:
-            w.conn.close()
+            w.close()
             self._workers.remove(w)
             return
-        code = w.process.exitcode
-        reason = f"worker process died (signal {-code})" if code and code < 0 else \
-            f"worker process died (exit code {code})"
         for run_id in w.run_ids:
             self.store.finish_if_active(run_id, "failed", reason)
         self._start_failures = 0 if w.ready else self._start_failures + 1
-        w.conn.close()
+        w.close()
         self._workers.remove(w)
         if self._start_failures >= MAX_START_FAILURES:
             self._broken = f"workers cannot start: {reason}"
@@ -379,7 +448,7 @@ class Pool:
                 for run_id in w.run_ids:
                     self.store.finish_if_active(run_id, "stopped")
                 w.run_ids, w.deadlines, w.ending = [], {}, True
-                w.process.kill()
+                w.kill()
                 continue
             for run_id in late:  # others of its stack still train: this one is stopped for the page now
                 self.store.finish_if_active(run_id, "stopped")

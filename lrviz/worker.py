@@ -67,15 +67,16 @@ def rss_mib() -> float | None:
         return None  # not Linux: no recycling
 
 
-def run_job(train, sink, cfg: dict, stop) -> None:
+def run_job(train, sink, cfg: dict, stop, where: str | None = None) -> None:
     """Train one run through `train` (the lrviz.train module), reporting only to the sink.
-    A failure fails the run, never the worker."""
+    A failure fails the run, never the worker. where: the run's node (this process's, unless
+    named)."""
     if stop.is_set():
         sink.finish_if_active("stopped")
         return
     try:
         outcome = train.run(cfg, sink, stop,
-                            on_start=lambda metric: sink.set_status("running", metric=metric, node=node()))
+                            on_start=lambda metric: sink.set_status("running", metric=metric, node=where or node()))
         sink.flush()
         sink.set_status(outcome.status, outcome.error)
     except Exception as exc:  # a bad CSV, a full disk: the run fails, the worker goes on
@@ -86,7 +87,7 @@ def run_job(train, sink, cfg: dict, stop) -> None:
             pass  # the store itself is broken; the page shows the store's error
 
 
-def run_stack(train, stacked, sinks: list, cfgs: list[dict], stops: list) -> None:
+def run_stack(train, stacked, sinks: list, cfgs: list[dict], stops: list, where: str | None = None) -> None:
     """Train runs side by side through `stacked` (lrviz.stacked), each reporting to its sink as
     run_job's run does; a failure fails them all, never the worker."""
     live = [i for i, stop in enumerate(stops) if not stop.is_set()]
@@ -98,7 +99,7 @@ def run_stack(train, stacked, sinks: list, cfgs: list[dict], stops: list) -> Non
     try:
         def started(metric):
             for sink in sinks:
-                sink.set_status("running", metric=metric, node=node())
+                sink.set_status("running", metric=metric, node=where or node())
 
         outcomes = stacked.run(cfgs, sinks, stops, on_start=started)
     except Exception as exc:  # a bad CSV, a full disk: the runs fail, the worker goes on

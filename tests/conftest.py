@@ -46,3 +46,15 @@ def page_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LRVIZ_HOME", str(path))
         yield path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real Ray cluster on this machine: a head and a second node of one CPU each, as separate
+    processes (Ray's own test utility). Shut down at the end of the session, which checks that
+    none of its processes is left."""
+    from tests.ray_support import start_cluster, stop_cluster
+
+    cluster = start_cluster()
+    yield cluster
+    stop_cluster(cluster)

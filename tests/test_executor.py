@@ -29,11 +29,19 @@ def parameters(function) -> list[tuple]:
     return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
 
 
-def test_the_pool_offers_every_call_of_the_protocol_with_the_same_parameters():
+def executors():
+    from lrviz.ray_pool import RayPool  # imports Ray, which the test setup installs
+
+    return [Pool, RayPool]
+
+
+@pytest.mark.parametrize("kind", executors(), ids=lambda kind: kind.__name__)
+def test_each_executor_offers_every_call_of_the_protocol_with_the_same_parameters(kind):
     calls = [name for name, _ in inspect.getmembers(Executor, inspect.isfunction) if not name.startswith("_")]
-    assert sorted(calls) == ["active", "delete", "progress", "shutdown", "stop", "submit", "submit_many", "warm"]
+    assert sorted(calls) == ["active", "delete", "progress", "shutdown", "stop", "submit", "submit_many", "warm",
+                             "where"]
     for name in calls:
-        assert parameters(getattr(Pool, name)) == parameters(getattr(Executor, name)), name
+        assert parameters(getattr(kind, name)) == parameters(getattr(Executor, name)), name
 
 
 def test_progress_is_a_frozen_record():

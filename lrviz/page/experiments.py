@@ -25,6 +25,7 @@ RAMP = FAMILIES[range_test.FAMILY].params
 def experiments_tab(cfg, ready, engine, store) -> None:
     if engine is not None:
         engine.warm()
+        widgets.engine_line(engine)
     shown = st.segmented_control("Experiment", list(KINDS), key="exp.kind", default="LR range test",
                                  help="LR range test: which rate. Seeds: how much runs differ by chance. "
                                       "A/B: is one setup really better. Sweep: which value of one or two settings.")

@@ -22,9 +22,19 @@ def home() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def get_engine(home: str):
-    from lrviz.pool import Pool
+    """The local pool, or the Ray cluster's when LRVIZ_RAY_ADDRESS names one. A cluster that
+    cannot be reached leaves the local pool training, with the reason in its `notice` (the
+    Train tab shows it) until the server restarts. Either shuts its workers down at exit."""
+    from lrviz import executor
 
-    return Pool(home, warm_after=WARM_AFTER)  # its own atexit hook shuts the workers down
+    try:
+        return executor.start(home, warm_after=WARM_AFTER)
+    except executor.Unreachable as exc:
+        from lrviz.pool import Pool
+
+        engine = Pool(home, warm_after=WARM_AFTER)
+        engine.notice = f"{exc}. Runs train on this machine instead (restart the app to try the cluster again)."
+        return engine
 
 
 @st.cache_resource(show_spinner=False)

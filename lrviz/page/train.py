@@ -102,6 +102,7 @@ def live_deleted() -> None:
 def train_tab(cfg, ready, engine, store) -> None:
     if engine is not None:
         engine.warm()  # the user is heading for Train: have a worker ready by the time it is pressed
+        widgets.engine_line(engine)
     st.text_input("Run name", key="train.name", max_chars=100, placeholder="(automatic)",
                   help="Shown in the runs table and chart legends.")
     if st.button("Train", key="train.start", type="primary", disabled=not ready or engine is None,

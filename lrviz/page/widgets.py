@@ -192,6 +192,13 @@ def guarded(what: str, fn, *args, default=None):
         return default
 
 
+def engine_line(engine) -> None:
+    """Where the engine's runs train, and why not on the cluster the host named, if so."""
+    if engine.notice:
+        st.warning(engine.notice, icon=":material/cloud_off:")
+    st.caption(f"Runs train on {md(engine.where())}.")
+
+
 def status_line(p) -> None:
     """One run's lrviz.executor.Progress, in words and a progress bar."""
     status = p.status
@@ -213,3 +220,5 @@ def status_line(p) -> None:
     epochs = p.epochs or 0
     if epochs:
         st.progress(min(1.0, p.epoch / epochs), text=f"epoch {p.epoch}/{epochs}")
+    if p.node and status != "queued":
+        st.caption(f"{'Training' if status == 'running' else 'Trained'} on {md(p.node)}.")

@@ -96,6 +96,7 @@ def test_preview_train_download_without_tensorflow_in_the_server(server, app_pag
     # TensorFlow lives in the workers only.
     pid = server["proc"].pid
     assert not tensorflow_loaded(pid), "the Streamlit server process loaded TensorFlow"
+    assert "_raylet" not in Path(f"/proc/{pid}/maps").read_text(), "Ray was loaded without LRVIZ_RAY_ADDRESS"
     workers = [c for c in child_pids(pid) if Path(f"/proc/{c}/maps").exists()]
     assert any(tensorflow_loaded(c) for c in workers), "no worker has TensorFlow: the check proves nothing"
 

@@ -1,0 +1,87 @@
+"""The page with LRVIZ_RAY_ADDRESS set, in a real browser: a run, an LR range test and a sweep
+train on the Ray cluster (a head and a second node on this machine), live, and the page says
+where they trained."""
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+
+import pytest
+
+from tests.support import lrviz_processes, start_server, stop_server, wait_healthy, wait_idle
+from pages import key, open_tab, plot, plot_y, press, set_number, shot
+from test_experiments import ended, pick
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def ray_server(ray_cluster, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("ray-page")
+    proc, url = start_server(tmp_path, env={"LRVIZ_RAY_ADDRESS": ray_cluster.address})
+    try:
+        wait_healthy(url, proc)
+        yield {"url": url, "home": tmp_path}
+    finally:
+        stop_server(proc)
+    deadline = time.monotonic() + 10
+    while lrviz_processes(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not lrviz_processes(tmp_path), "the server left processes behind"
+
+
+def test_a_run_trains_on_the_cluster_live_and_says_where(ray_server, app_page):
+    page = app_page
+    page.goto(ray_server["url"])
+    page.get_by_test_id("stPlotlyChart").first.wait_for()
+    wait_idle(page)
+    set_number(page, "data.n_samples", 200)
+    set_number(page, "training.epochs", 40)
+    open_tab(page, "Train")
+    page.get_by_text(re.compile(r"Runs train on the Ray cluster at \S+ \(\d workers\)")).wait_for()
+    page.get_by_role("button", name="Train", exact=True).click()
+    # Live: the chart grows while the run trains on a node.
+    page.get_by_text(re.compile(r"Running — epoch")).wait_for(timeout=120_000)
+    page.wait_for_function(f"() => {{ const g = document.querySelector('{key('live.loss')} .js-plotly-plot');"
+                           " return g && g._fullData && g._fullData.length && (g._fullData[0].y || []).length > 0; }", timeout=60_000)
+    shot(page, "ray-training-live")
+    page.get_by_text(re.compile(r"Done in")).wait_for(timeout=180_000)
+    wait_idle(page)
+    assert len(plot_y(page, "live.loss")) == 200
+    where = page.get_by_text(re.compile(r"Trained on ray node [0-9a-f]{8}")).inner_text()
+    shot(page, "ray-trained")
+    with sqlite3.connect(ray_server["home"] / "lrviz.sqlite3") as db:
+        (node,) = db.execute("SELECT node FROM runs").fetchone()
+    assert node.startswith("ray node ") and node in where
+
+
+def nodes(home) -> list[str]:
+    with sqlite3.connect(home / "lrviz.sqlite3") as db:
+        return [node for (node,) in db.execute("SELECT node FROM runs WHERE group_id IS NOT NULL ORDER BY id")]
+
+
+def test_a_range_test_and_a_sweep_train_on_the_cluster(ray_server, app_page):
+    page = app_page
+    page.goto(ray_server["url"])
+    wait_idle(page)
+    set_number(page, "data.n_samples", 300)
+    set_number(page, "training.epochs", 3)
+    open_tab(page, "Experiments")
+    set_number(page, "exp.rt.num_steps", 60)
+    press(page, "exp.rt.start")
+    ended(page)
+    assert len(plot(page, "exp.rt.chart", 0)["x"]) > 10
+    shot(page, "ray-range-test")
+    (ramp,) = nodes(ray_server["home"])
+    pick(page, "Sweep")
+    page.locator(f"{key('exp.sweep.values0')} input").fill("0.003, 0.01, 0.03, 0.1")
+    page.locator(f"{key('exp.sweep.values0')} input").press("Enter")
+    wait_idle(page)
+    press(page, "exp.sweep.start")
+    ended(page)
+    page.get_by_text(re.compile(r"^Best: ")).wait_for()
+    page.locator(key("exp.sweep.map")).scroll_into_view_if_needed()
+    shot(page, "ray-sweep")
+    swept = nodes(ray_server["home"])[1:]
+    assert ramp.startswith("ray node ") and len(swept) == 8 and all(n.startswith("ray node ") for n in swept)

@@ -1,0 +1,54 @@
+"""A real Ray cluster for the tests (docs: testing, Ray on one machine), and what they ask of it."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+
+def start_cluster(nodes: int = 2):
+    try:
+        from ray.cluster_utils import Cluster
+    except ImportError:
+        if os.environ.get("CI"):
+            raise  # CI installs requirements-ray.txt: the Ray tests must run there
+        pytest.skip("Ray is not installed: pip install -r requirements-ray.txt")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    for _ in range(nodes - 1):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    return cluster
+
+
+def stop_cluster(cluster) -> None:
+    session = cluster.head_node.get_session_dir_path()
+    cluster.shutdown()
+    deadline = time.monotonic() + 10
+    while (left := processes_of(session)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"Ray processes left running: {left}"
+
+
+def processes_of(session: str) -> list[str]:
+    """Live processes whose command line names the cluster's session folder."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if session in cmd:
+            found.append(f"{pid}: {cmd[:120]}")
+    return found
+
+
+def node_id(where: str) -> str:
+    """The Ray node's short id in a run's `node` ("ray node 1a2b3c4d (ip)/pid N")."""
+    assert where.startswith("ray node "), where
+    return where.split()[2]
+
+
+def pid(where: str) -> int:
+    return int(where.rsplit("pid ", 1)[1])
