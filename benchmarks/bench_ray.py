@@ -7,6 +7,8 @@ side by side in one run; and what the stream back costs the server.
               first submit). Ratios against one worker of the same kind.
   stream      what the server's monitor thread spent per batch of metrics from a node (taking it
               from the stream, writing it to the store), and the store's own write rate.
+  stop        seconds from Stop to 'stopped' in the store for a training run, median of 5, on the
+              local pool and on the 2-node cluster.
 
 On this 2-core machine 4 nodes share 2 cores: read the 4-node row as the cost of running more
 workers than cores, not as what 4 machines give (docs/scaling.md).
@@ -28,6 +30,21 @@ from lrviz.schedules import make  # noqa: E402
 
 RUN = {"schedule": make("CosineDecay", initial_learning_rate=0.01, decay_steps=200), "data": {"n_samples": 1000},
        "training": {"epochs": 8}}  # 25 steps an epoch: 200 steps, about a second of training here
+
+
+def stop_s(pool, rounds: int = 5) -> float:
+    times = []
+    for i in range(rounds):
+        run_id = pool.submit({**RUN, "training": {"epochs": 10_000}})
+        while len(pool.store.steps(run_id)["step"]) < 20:
+            time.sleep(0.01)
+        t = time.perf_counter()
+        pool.stop(run_id)
+        while pool.store.run(run_id)["status"] == "running":
+            time.sleep(0.005)
+        times.append(time.perf_counter() - t)
+        assert pool.store.run(run_id)["status"] == "stopped"
+    return sorted(times)[rounds // 2]
 
 
 def throughput(pool, runs: int) -> float:
@@ -61,7 +78,7 @@ class Timed:
         setattr(self.cls, self.name, self.original)
 
 
-def on_ray(nodes: int, runs: int) -> tuple[float, dict]:
+def on_ray(nodes: int, runs: int) -> tuple[float, dict, float | None]:
     from ray.cluster_utils import Cluster
 
     from lrviz.ray_pool import RayPool
@@ -76,18 +93,20 @@ def on_ray(nodes: int, runs: int) -> tuple[float, dict]:
         try:
             rate = throughput(pool, runs)
             steps = sum(len(pool.store.steps(i)["step"]) for i in range(1, runs + 1))
+            stream = {"batches": receive.calls, "receive_s": receive.seconds, "write_s": write.seconds, "rows": steps}
+            stopped = stop_s(pool) if nodes == 2 else None
         finally:
             pool.shutdown()
     finally:
         receive.restore(), write.restore()
         cluster.shutdown()
-    return rate, {"batches": receive.calls, "receive_s": receive.seconds, "write_s": write.seconds, "rows": steps}
+    return rate, stream, stopped
 
 
-def local(workers: int, runs: int) -> float:
+def local(workers: int, runs: int) -> tuple[float, float | None]:
     pool = Pool(tempfile.mkdtemp(prefix="lrviz-bench-"), max_workers=workers)
     try:
-        return throughput(pool, runs)
+        return throughput(pool, runs), stop_s(pool) if workers == 2 else None
     finally:
         pool.shutdown()
 
@@ -113,14 +132,16 @@ def main() -> None:
     runs = 8 if parser.parse_args().quick else 16
     print(f"throughput: {runs} independent runs of {RUN['training']['epochs'] * 25} steps each")
     print("| executor | workers | runs/s | × one worker |\n|---|---:|---:|---:|")
-    base = None
+    base, stops = None, {}
     for workers in (1, 2):
-        rate = local(workers, runs)
+        rate, stops["local pool, 2 workers"] = local(workers, runs)
         base = base or rate
         print(f"| local pool | {workers} | {rate:.2f} | {rate / base:.2f} |", flush=True)
     base, streams = None, {}
     for nodes in (1, 2, 4):
-        rate, streams[nodes] = on_ray(nodes, runs)
+        rate, streams[nodes], stopped = on_ray(nodes, runs)
+        if stopped is not None:
+            stops["Ray, 2 nodes"] = stopped
         base = base or rate
         print(f"| Ray, {nodes} node{'s' if nodes > 1 else ''} of 1 CPU | {nodes} | {rate:.2f} | {rate / base:.2f} |",
               flush=True)
@@ -131,6 +152,7 @@ def main() -> None:
         print(f"| {nodes} | {s['batches']} | {s['rows']} | {1000 * s['receive_s'] / max(s['batches'], 1):.2f} | "
               f"{1000 * s['write_s'] / max(s['batches'], 1):.2f} | {s['rows'] / max(s['batches'], 1):.0f} |")
     print(f"\nstore: {store_rate():,.0f} step rows/s written in batches of 250")
+    print("\nStop -> 'stopped' in the store (median of 5): " + ", ".join(f"{k}: {v:.3f} s" for k, v in stops.items()))
 
 
 if __name__ == "__main__":

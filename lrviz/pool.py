@@ -65,6 +65,10 @@ class Worker:
         """Why it ended, once the pool learnt that it did."""
         raise NotImplementedError
 
+    def failed_to_start(self) -> bool:
+        """It ended before it could train: too many of these in a row and the pool gives up."""
+        return not self.ready
+
     def close(self) -> None:
         """Release what talks to it, once it ended."""
 
@@ -375,10 +379,10 @@ class Pool:
                 if self._closed:
                     return
                 try:
-                    for w, msg in messages:
-                        self._message(w, msg)
+                    for w, msg in messages:  # each on its own: one that fails loses no other's news
+                        self._guarded(self._message, w, msg)
                     for w in dead:
-                        self._replace(w)
+                        self._guarded(self._replace, w)
                     if time.monotonic() >= self._warm_at:
                         self.warm()
                     self._enforce_stops()
@@ -387,6 +391,13 @@ class Pool:
                 except Exception as exc:  # e.g. a full disk: keep watching, say it once a second
                     print(f"lrviz engine: {exc}", file=sys.stderr)
                     time.sleep(1.0)
+
+    @staticmethod
+    def _guarded(fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk: said, and the next goes on
+            print(f"lrviz engine: {exc}", file=sys.stderr)
 
     def _wait(self, workers: list[Worker]) -> tuple[list, list]:
         """Up to 0.05 s for news, without the lock: ([(worker, message)], [workers that died])."""
@@ -409,8 +420,12 @@ class Pool:
             w.run_ids, w.deadlines = [], {}
             grown = w.baseline_mib and msg[2] and msg[2] > w.baseline_mib * (1 + self.recycle_growth)
             if grown and w.successor is None:
-                w.successor = self._spawn()
-                self._workers.append(w.successor)
+                self._recycle_grown(w)
+
+    def _recycle_grown(self, w: Worker) -> None:
+        """A warm successor now; the grown worker leaves once it is ready (_recycle)."""
+        w.successor = self._spawn()
+        self._workers.append(w.successor)
 
     def _replace(self, w: Worker) -> None:
         if w not in self._workers:
@@ -422,14 +437,18 @@ class Pool:
             return
         for run_id in w.run_ids:
             self.store.finish_if_active(run_id, "failed", reason)
-        self._start_failures = 0 if w.ready else self._start_failures + 1
+        self._start_failures = self._start_failures + 1 if w.failed_to_start() else 0
         w.close()
         self._workers.remove(w)
         if self._start_failures >= MAX_START_FAILURES:
             self._broken = f"workers cannot start: {reason}"
             return
-        if w.successor is not None:
-            return  # it was being recycled: its successor takes its place
+        if w.successor is not None or self._broken:
+            return  # it was being recycled: its successor takes its place; or none can start
+        self._respawn(w)
+
+    def _respawn(self, w: Worker) -> None:
+        """A fresh worker in the dead one's place."""
         fresh = self._spawn()
         self._workers.append(fresh)
         for x in self._workers:

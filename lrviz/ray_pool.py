@@ -36,14 +36,18 @@ from .store import RunGone
 REACH_S = 5.0        # how long a cluster's address may take to answer a plain TCP connection
 RESOURCES_S = 5.0    # how often the cluster's CPUs are counted again (nodes join and leave)
 CACHED_UPLOADS = 16  # uploads kept in the cluster's object store for the next job that reads them
+WAITING_S = 30.0     # a worker not ready after this long is said to wait for a free CPU
 
 _TRAINER = ray.remote(num_cpus=1, max_concurrency=3)(Trainer)  # run, stop, until_exit at once
 
 
 def connect(address: str) -> int:
-    """Connect this process to the cluster at `address` (what ray.init accepts); the CPUs it
-    offers. Unreachable, with the reason, instead of Ray's own two-minute wait for an address
-    where nothing answers."""
+    """Connect this process to the cluster at `address` (what ray.init accepts, but Ray Client's
+    ray://); the CPUs it offers. Unreachable, with the reason, instead of Ray's own two-minute
+    wait for an address where nothing answers."""
+    if address.strip().startswith("ray://"):
+        raise Unreachable(f"{address} is a Ray Client address, through which a run's metrics cannot stream "
+                          "back: give the cluster's own address instead, HEAD:6379 (`ray status` on its head)")
     _answers(address)
     if ray.is_initialized():  # a process has one connection: a second pool would take the first's
         raise RuntimeError("this process is connected to a Ray cluster already: one Ray pool per process")
@@ -56,7 +60,7 @@ def connect(address: str) -> int:
         if "InvalidAuthToken" in said[0]:
             raise Unreachable(f"the Ray cluster at {address} refused this server's token: set RAY_AUTH_MODE=token "
                               "and RAY_AUTH_TOKEN to the cluster's token (README: Training on a Ray cluster)") from None
-        raise Unreachable(f"the Ray cluster at {address} could not be reached: {_first_line(exc)}") from None
+        raise Unreachable(f"the Ray cluster at {address} could not be joined: {said_briefly(exc)}") from None
     sys.stderr.write(said[0])  # what others printed meanwhile
     cpus = int(ray.cluster_resources().get("CPU", 0))
     if cpus < 1:
@@ -66,8 +70,8 @@ def connect(address: str) -> int:
 
 
 def _answers(address: str) -> None:
-    """host:port (also ray://host:port): something must accept a connection there."""
-    found = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)", address.strip())
+    """host:port: something must accept a connection there."""
+    found = re.fullmatch(r"\[?([^\]/]+?)\]?:(\d+)", address.strip())
     if not found:
         return  # "auto", "local": ray.init itself says at once what is wrong
     try:
@@ -94,8 +98,13 @@ def _stderr_kept(into: list[str]):
             into.append(kept.read().decode(errors="replace"))
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+def said_briefly(exc: BaseException, limit: int = 300) -> str:
+    """An error in one line: a task's own error rather than Ray's wrapper around it; Ray's
+    several lines joined (a version mismatch names both versions on later lines)."""
+    exc = getattr(exc, "cause", None) or exc
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    text = "; ".join(line for line in lines if line) or exc.__class__.__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def death(exc: BaseException) -> str:
@@ -104,7 +113,7 @@ def death(exc: BaseException) -> str:
     text = str(exc)
     found = re.search(r"The actor is dead because ([^.]*)", text)
     if found:
-        return found[1]
+        return found[1] + (" (its node ran low on memory)" if "low on memory" in text else "")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else exc.__class__.__name__
 
@@ -119,26 +128,37 @@ class _Actor(Worker):
         self.handle = _TRAINER.remote()
         self.warming = self.handle.ready.remote()
         self.sentinel = self.handle.until_exit.remote()  # fails once the actor is gone
+        self.born = time.monotonic()
         self.stream = None
         self.where = None  # its node and process, once ready
         self.dead: str | None = None
+        self.init_failed = False  # its start raised (not: its node went before it was ready)
+        self.settled = False  # its first job is done: its memory counts from then
 
     def alive(self) -> bool:
         return self.dead is None
+
+    def failed_to_start(self) -> bool:
+        return self.init_failed
 
     def send(self, job: list | None) -> None:
         if self.dead is not None:
             raise OSError(self.dead)
         if job is None:
-            ray.kill(self.handle, no_restart=True)  # its sentinel then says it is gone
-            return
+            return self.kill()  # its sentinel then says it is gone
         self.stream = self.handle.run.options(num_returns="streaming").remote(*self.pack(job))
 
     def request_stop(self, index: int, run_id: int) -> None:
-        self.handle.stop.remote(run_id)
+        try:
+            self.handle.stop.remote(run_id)
+        except Exception:  # noqa: BLE001 - gone: its sentinel says so
+            pass
 
     def kill(self) -> None:
-        ray.kill(self.handle, no_restart=True)
+        try:
+            ray.kill(self.handle, no_restart=True)
+        except Exception:  # noqa: BLE001 - gone already, or the cluster is
+            pass
 
     def death(self) -> str:
         return f"the Ray worker ({self.where or 'starting'}) died: {self.dead}"
@@ -148,20 +168,28 @@ class RayPool(Pool):
     """An Executor (lrviz.executor) whose workers are actors on the Ray cluster at `address`."""
 
     def __init__(self, address: str, home=None, max_workers: int | None = None, **kwargs):
-        """max_workers: at most this many actors (default: one per CPU of the cluster, followed as
-        nodes join). Unreachable when the cluster cannot be reached. Other arguments: Pool's."""
-        self.address, self.cap = address, max_workers
+        """max_workers: at most this many actors (default: $LRVIZ_WORKERS, else one per CPU of
+        the cluster, followed as nodes join and leave). Unreachable when the cluster cannot be
+        reached. Other arguments: Pool's."""
+        self.address = address
+        self.cap = max_workers or int(os.environ.get("LRVIZ_WORKERS") or 0) or None
         cpus = connect(address)
         self._counted = time.monotonic()
         self._uploads: dict[tuple, tuple[str, object]] = {}
         try:
-            super().__init__(home, min(cpus, max_workers or cpus), **kwargs)
+            super().__init__(home, min(cpus, self.cap or cpus), **kwargs)
         except BaseException:
             ray.shutdown()
             raise
 
     def where(self) -> str:
-        return f"the Ray cluster at {self.address} ({self.max_workers} workers)"
+        with self._lock:
+            if self._broken:
+                return f"the Ray cluster at {self.address}, which is out of reach ({self._broken})"
+            ready = sum(w.ready and w.alive() for w in self._workers)
+            waiting = sum(not w.ready and w.alive() and time.monotonic() - w.born > WAITING_S for w in self._workers)
+        text = f"the Ray cluster at {self.address} ({ready} worker{'' if ready == 1 else 's'} ready"
+        return text + (f"; {waiting} more wait for a free CPU there)" if waiting else ")")
 
     def workers(self) -> list[str]:
         """Where each ready worker trains: its Ray node and process."""
@@ -169,21 +197,40 @@ class RayPool(Pool):
             return [w.where for w in self._workers if w.ready and w.alive()]
 
     def warm(self) -> None:
-        """Start the actors now if not started yet, and one more for each CPU a node brought."""
+        """Start the actors now if not started yet; then keep one per CPU (up to the cap) as
+        workers die and nodes come and go."""
         with self._lock:
             if self._closed or self._broken:
                 return
             if not self._warmed:
                 return super().warm()
-            for _ in range(self.max_workers - sum(w.alive() and not w.leaving for w in self._workers)):
+            for _ in range(self.max_workers - sum(not w.leaving for w in self._workers)):
                 self._workers.append(self._spawn())
 
     def _spawn(self) -> Worker:
         return _Actor(self._pack)
 
+    def _respawn(self, w: Worker) -> None:
+        pass  # warm() keeps the count: a node that left takes its CPUs with it
+
+    def _message(self, w: Worker, msg) -> None:
+        if msg[0] == "finished" and w.run_ids == msg[1] and not w.settled:
+            # What its first job added (traces, caches, the data) is not a leak: growth counts
+            # from here. (Retiring on it would cost a warm-up, as a successor could not start.)
+            w.settled, w.baseline_mib = True, msg[2] or w.baseline_mib
+        super()._message(w, msg)
+
+    def _recycle_grown(self, w: Worker) -> None:
+        """A warm successor when the cluster has a free CPU for it, as the local pool does; else
+        retire it now and let warm() start another in its place."""
+        if ray.available_resources().get("CPU", 0) >= 1:
+            return super()._recycle_grown(w)
+        w.leaving = True
+        w.send(None)
+
     def _pack(self, job: list) -> tuple[list, dict]:
-        """The job as a node reads it: a CSV run names its upload by its bare name, and the file
-        goes with the job (through the cluster's object store, once per file)."""
+        """The job as a node reads it: a CSV run names its file as an upload, and the file goes
+        with the job (through the cluster's object store, once per file)."""
         packed, files = [], {}
         for run_id, cfg in job:
             if data.reads_file(cfg["data"]["name"]):
@@ -195,26 +242,34 @@ class RayPool(Pool):
         return packed, files
 
     def _upload(self, path: str) -> tuple[str | None, object]:
+        """(its name on the nodes, its bytes in the object store); (None, None) when it cannot
+        be read: the node then says so, as a local worker would."""
         real = uploads.locate(path, self.store.home)
         try:
             stat = os.stat(real)
+            key = (os.path.realpath(real), stat.st_mtime_ns, stat.st_size)
+            if key not in self._uploads:
+                with open(real, "rb") as f:
+                    content = f.read()
+                # An upload's name carries its content's hash; any other file gets such a name,
+                # so that a node never trains on an older file of the same name.
+                inside = os.path.dirname(key[0]) == os.path.realpath(uploads.folder(self.store.home))
+                name = os.path.basename(key[0]) if inside else uploads.file_name(os.path.basename(path), content)
+                while len(self._uploads) >= CACHED_UPLOADS:
+                    del self._uploads[next(iter(self._uploads))]
+                self._uploads[key] = (name, ray.put(content))
         except OSError:
-            return None, None  # gone: the node says it cannot be read, as a local worker would
-        key = (os.path.realpath(real), stat.st_mtime_ns, stat.st_size)
-        if key not in self._uploads:
-            with open(real, "rb") as f:
-                content = f.read()
-            name = path if uploads.is_bare(path) else uploads.file_name(os.path.basename(path), content)
-            while len(self._uploads) >= CACHED_UPLOADS:
-                del self._uploads[next(iter(self._uploads))]
-            self._uploads[key] = (name, ray.put(content))
+            return None, None
         return self._uploads[key]
 
     # --- the monitor thread ----------------------------------------------------------------
 
     def _wait(self, workers: list[Worker]) -> tuple[list, list]:
-        """Up to 0.05 s for news; the metrics that came are written to the store here."""
-        self._count_cpus()
+        """Up to 0.05 s for news; the metrics that came are written to the store here. Dead:
+        every worker known to have died (until _replace has removed it)."""
+        if self._broken and not workers:  # nothing left to wait on, nor a connection to ask
+            time.sleep(0.05)
+            return [], []
         watched = {}  # ref -> (worker, what it says)
         for w in workers:
             if w.dead is None:
@@ -223,52 +278,71 @@ class RayPool(Pool):
                 watched[w.warming] = (w, "ready")
             if w.stream is not None:
                 watched[w.stream] = (w, "stream")
-        if not watched:
-            time.sleep(0.05)
-            return [], []
-        try:  # back at the first news (a run's rows are a message away from the page), with all there is
-            ready, rest = ray.wait(list(watched), num_returns=1, timeout=0.05, fetch_local=False)
-            if ready and rest:
-                ready += ray.wait(rest, num_returns=len(rest), timeout=0, fetch_local=False)[0]
-        except BaseException:  # Ray raises SystemExit in a thread waiting while the driver disconnects
+        messages = []
+        try:
+            self._count_cpus()
+            if watched:  # back at the first news, with all there is by then
+                ready, rest = ray.wait(list(watched), num_returns=1, timeout=0.05, fetch_local=False)
+                if ready and rest:
+                    ready += ray.wait(rest, num_returns=len(rest), timeout=0, fetch_local=False)[0]
+            else:
+                ready = []
+                time.sleep(0.05)
+            for ref in ready:
+                w, what = watched[ref]
+                if what == "stream":
+                    messages += self._receive(w)
+                elif what == "ready":
+                    self._ready(w, ref, messages)
+                else:
+                    self._died(w, ref)
+        except BaseException as exc:  # noqa: BLE001 - Ray ends a thread's call with SystemExit when the driver disconnects
             if self._closed:
                 return [], []
-            raise
-        messages, dead = [], []
-        for ref in ready:
-            w, what = watched[ref]
-            if what == "stream":
-                messages += self._receive(w)
-            elif what == "ready":
-                w.warming = None
-                try:
-                    w.where, mib = ray.get(ref)
-                    messages.append((w, ("ready", mib)))
-                except RayActorError:
-                    pass  # it failed to start: its sentinel says why
-            else:
-                try:
-                    ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - it only ever ends by failing
-                    w.dead = death(exc)
-                dead.append(w)
-        return messages, dead
+            self._lost(workers, exc)
+        return messages, [w for w in workers if w.dead is not None]
+
+    def _ready(self, w: _Actor, ref, messages: list) -> None:
+        w.warming = None
+        try:
+            w.where, mib = ray.get(ref)
+        except Exception:  # noqa: BLE001 - it failed to start: its sentinel says why
+            return
+        messages.append((w, ("ready", mib)))
+
+    @staticmethod
+    def _died(w: _Actor, ref) -> None:
+        try:
+            ray.get(ref)
+            w.dead = "it ended"  # until_exit never returns; it cannot get here
+        except RayActorError as exc:
+            w.dead, w.init_failed = death(exc), bool(getattr(exc, "actor_init_failed", False))
+        except Exception as exc:  # noqa: BLE001 - the reason, whatever it is
+            w.dead = said_briefly(exc)
+
+    def _lost(self, workers: list, exc: BaseException) -> None:
+        """The connection to the cluster is gone: every worker with it, and no new one starts."""
+        reason = f"the connection to the Ray cluster at {self.address} was lost ({said_briefly(exc) or 'it closed'})"
+        with self._lock:
+            self._broken = reason
+        for w in workers:
+            if w.dead is None:
+                w.dead = reason
 
     def _receive(self, w: _Actor) -> list:
         """The next batch of the worker's stream: its store calls written, its end returned."""
         try:
             batch = ray.get(next(w.stream))
-        except StopIteration:
+        except StopIteration:  # ended without saying so: its runs cannot finish now
             w.stream = None
-            return []
+            return self._end_job(w, "the Ray worker ended the job without its result")
         except RayActorError:
             w.stream = None
-            return []  # its sentinel says why
+            w.kill()  # dead, or unreachable for now: either way its sentinel says so, and why
+            return []
         except Exception as exc:  # noqa: BLE001 - the job broke, not the actor: its runs fail
             w.stream = None
-            for run_id in list(w.run_ids):
-                self.store.finish_if_active(run_id, "failed", f"on the Ray cluster: {_first_line(exc)}")
-            return [(w, ("finished", list(w.run_ids), None))]
+            return self._end_job(w, f"on the Ray cluster: {said_briefly(exc)}")
         ends = []
         for msg in batch:
             if msg[0] == "store":
@@ -278,13 +352,22 @@ class RayPool(Pool):
                 ends.append((w, msg))
         return ends
 
+    def _end_job(self, w: _Actor, reason: str) -> list:
+        for run_id in w.run_ids:
+            self._guarded(self.store.finish_if_active, run_id, "failed", reason)
+        return [(w, ("finished", list(w.run_ids), None))]
+
     def _write(self, w: _Actor, name: str, args: tuple, kwargs: dict) -> None:
-        if name not in STORE_CALLS or args[0] not in w.run_ids:
-            return  # not its run (any more: stopped late, and ended)
+        if self._closed or name not in STORE_CALLS or args[0] not in w.run_ids:
+            return  # shut down (its runs are interrupted); or not its run (any more: stopped late)
         try:
             getattr(self.store, name)(*args, **kwargs)
         except RunGone:
             pass  # deleted: its actor was told to stop
+        except Exception as exc:  # noqa: BLE001 - a full disk: the run stops, the others go on
+            print(f"lrviz engine: run {args[0]}: {exc}", file=sys.stderr)
+            w.request_stop(0, args[0])
+            self._guarded(self.store.finish_if_active, args[0], "failed", f"its metrics could not be stored: {exc}")
 
     def _count_cpus(self) -> None:
         if time.monotonic() - self._counted < RESOURCES_S:
@@ -298,8 +381,8 @@ class RayPool(Pool):
         self._monitor.join(timeout=5.0)  # not inside a Ray call as the connection closes
         for w in self._workers:
             if w.dead is None:
-                try:
-                    ray.kill(w.handle, no_restart=True)
-                except Exception:  # noqa: BLE001 - the cluster is gone already
-                    pass
-        ray.shutdown()
+                w.kill()
+        try:
+            ray.shutdown()
+        except Exception:  # noqa: BLE001 - the cluster is gone already
+            pass

@@ -8,16 +8,20 @@ import pytest
 
 
 def start_cluster(nodes: int = 2):
+    """A cluster of `nodes` one-CPU nodes; the Ray worker processes already running are noted,
+    so that stop_cluster can tell its own from those."""
     try:
         from ray.cluster_utils import Cluster
     except ImportError:
         if os.environ.get("CI"):
             raise  # CI installs requirements-ray.txt: the Ray tests must run there
         pytest.skip("Ray is not installed: pip install -r requirements-ray.txt")
+    before = set(ray_workers())
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     for _ in range(nodes - 1):
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
+    cluster.lrviz_workers_before = before
     return cluster
 
 
@@ -28,20 +32,39 @@ def stop_cluster(cluster) -> None:
     while (left := processes_of(session)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, f"Ray processes left running: {left}"
+    while (extra := set(ray_workers()) - cluster.lrviz_workers_before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not extra, f"Ray worker processes left running: {extra}"
+
+
+def ray_workers(kind: str = "") -> list[str]:
+    """Ray's worker processes (their command line is renamed `ray::<actor class>` or
+    `ray::IDLE`), of one kind (`Trainer`: lrviz's actors) or all."""
+    return [f"{pid}: {cmd}" for pid, cmd in _command_lines() if cmd.startswith(f"ray::{kind}")]
 
 
 def processes_of(session: str) -> list[str]:
     """Live processes whose command line names the cluster's session folder."""
-    found = []
+    return [f"{pid}: {cmd[:120]}" for pid, cmd in _command_lines() if session in cmd]
+
+
+def _command_lines():
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+                yield pid, f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if session in cmd:
-            found.append(f"{pid}: {cmd[:120]}")
-    return found
+
+
+def first_line(proc, timeout: float = 300.0) -> str:
+    """The first line a subprocess prints (text mode), or an AssertionError after `timeout`."""
+    import selectors
+
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        assert sel.select(timeout), f"nothing printed within {timeout} s"
+    return proc.stdout.readline()
 
 
 def node_id(where: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -30,8 +31,12 @@ def parameters(function) -> list[tuple]:
 
 
 def executors():
-    from lrviz.ray_pool import RayPool  # imports Ray, which the test setup installs
-
+    try:
+        from lrviz.ray_pool import RayPool  # imports Ray, which scripts/test.sh installs
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        return [Pool]  # a checkout without requirements-ray.txt: the Ray tests skip too
     return [Pool, RayPool]
 
 

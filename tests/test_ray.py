@@ -4,6 +4,7 @@ while they train, Stop lands, a killed worker or node fails only its runs, a ser
 leaves its runs interrupted with their rows, and an unreachable cluster is a clear error."""
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from lrviz import executor
+from lrviz import executor, uploads
 from lrviz.experiments import groups, sweep
 from lrviz.schedules import make
-from tests.ray_support import node_id, pid
+from tests.ray_support import first_line, node_id, pid
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -46,7 +47,8 @@ def pool(ray_cluster, tmp_path_factory):
     from lrviz.ray_pool import RayPool
 
     # Two workers at most: a node added by a test below is left to the drivers it starts.
-    engine = RayPool(ray_cluster.address, tmp_path_factory.mktemp("ray-home"), max_workers=2)
+    engine = RayPool(ray_cluster.address, tmp_path_factory.mktemp("ray-home"), max_workers=2,
+                     recycle_growth=float("inf"))  # no worker changes unless a test asks
     assert engine.wait_ready(180)
     yield engine
     engine.shutdown()
@@ -70,7 +72,8 @@ def test_a_run_trains_on_a_node_and_its_rows_arrive_while_it_trains(pool):
     assert status(pool, run_id) == "stopped" and rows(pool, run_id) > seen
 
 
-def test_stop_lands_through_the_running_worker_not_by_ending_it(pool):
+def test_stop_lands_through_the_running_worker_not_by_ending_it(pool, monkeypatch):
+    monkeypatch.setattr(pool, "stop_grace_s", 600.0)  # an actor that ignored Stop would not be ended for it
     before = pool.workers()
     run_id = pool.submit(LONG)
     wait_for(lambda: rows(pool, run_id) >= 5)
@@ -101,14 +104,15 @@ def test_a_12_run_sweep_spreads_over_both_nodes_and_finishes(pool):
 
 def test_a_csv_run_trains_on_a_copy_of_its_file_sent_to_the_node(pool, tmp_path):
     path = tmp_path / "points.csv"
-    path.write_text("x1,x2,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(120)))
+    rng = random.Random()  # new content each time: its copy on the node can only be from this run
+    path.write_text("x1,x2,label\n" + "".join(f"{rng.random():.6f},{rng.random():.6f},{i % 2}\n" for i in range(120)))
     cfg = {**SHORT, "data": {"name": "csv", "path": str(path), "target": "label"}}
     run_id = pool.submit(cfg)
     wait_for(lambda: status(pool, run_id) not in ("queued", "running"))
     assert (status(pool, run_id), pool.store.run(run_id)["error"]) == ("done", None)
     assert pool.store.run(run_id)["config"]["data"]["path"] == str(path)  # the record names the user's file
-    copies = Path(tempfile.gettempdir(), "lrviz-ray", "uploads").glob("points-*.csv")
-    assert [c.read_bytes() for c in copies] == [path.read_bytes()]  # what the node trained on
+    copy = Path(tempfile.gettempdir(), "lrviz-ray", "uploads", uploads.file_name("points.csv", path.read_bytes()))
+    assert copy.read_bytes() == path.read_bytes()  # what the node trained on, named by its content
 
 
 def test_the_server_writes_only_store_calls_for_the_sending_workers_own_runs(pool):
@@ -120,6 +124,34 @@ def test_the_server_writes_only_store_calls_for_the_sending_workers_own_runs(poo
     pool._write(stranger, "set_status", (run_id, "failed", "forged"), {})
     pool._write(SimpleNamespace(run_ids=[run_id]), "delete", (run_id,), {})
     assert status(pool, run_id) == "done" and pool.store.run(run_id) is not None
+
+
+def test_a_deleted_run_leaves_nothing_and_its_worker_goes_on(pool):
+    before = pool.workers()
+    run_id = pool.submit(LONG)
+    wait_for(lambda: rows(pool, run_id) >= 5)
+    pool.delete(run_id)
+    assert pool.store.run(run_id) is None and run_id not in pool.active()
+    after = pool.submit(SHORT)
+    wait_for(lambda: status(pool, after) not in ("queued", "running"))
+    assert status(pool, after) == "done" and pool.store.run(run_id) is None  # no late row brought it back
+    assert pool.workers() == before
+
+
+def test_a_worker_whose_memory_grew_is_retired_and_another_takes_its_cpu(pool, monkeypatch):
+    monkeypatch.setattr(pool, "recycle_growth", -1.0)  # any job after a worker's first counts as growth
+    before = set(pool.workers())
+    done = []
+    while set(pool.workers()) == before:  # until a worker that has run a job before runs another
+        done.append(pool.submit(SHORT))
+        wait_for(lambda: status(pool, done[-1]) not in ("queued", "running"))
+        assert len(done) <= 3
+    monkeypatch.setattr(pool, "recycle_growth", float("inf"))
+    wait_for(lambda: len(pool.workers()) == 2)  # no CPU was free: it left, then another started
+    assert len(set(pool.workers()) - before) == 1 and [status(pool, r) for r in done] == ["done"] * len(done)
+    after = pool.submit(SHORT)
+    wait_for(lambda: status(pool, after) not in ("queued", "running"))
+    assert status(pool, after) == "done"
 
 
 def test_a_killed_worker_fails_its_run_only(pool):
@@ -167,7 +199,7 @@ def test_a_server_that_dies_leaves_its_runs_interrupted_with_their_rows(ray_clus
     server = subprocess.Popen([sys.executable, "-c", DRIVER, ray_cluster.address, str(tmp_path), "train"],
                               stdout=subprocess.PIPE, text=True, env=env)
     try:
-        word, run_id = server.stdout.readline().split()
+        word, run_id = first_line(server).split()
         assert word == "training"
     finally:
         server.kill()
@@ -206,6 +238,11 @@ def test_an_unreachable_cluster_is_a_clear_error_naming_the_address():
         executor.start(ray="127.0.0.1:1")
 
 
+def test_a_ray_client_address_is_refused_saying_which_address_works():
+    with pytest.raises(executor.Unreachable, match=r"ray://127\.0\.0\.1:10001 is a Ray Client address.*HEAD:6379"):
+        executor.start(ray="ray://127.0.0.1:10001")
+
+
 def test_the_cli_refuses_an_unreachable_cluster_in_one_line(tmp_path):
     spec = tmp_path / "sweep.json"
     spec.write_text(json.dumps({"base": SHORT, "grid": {"training.batch_size": [16]}}))
@@ -234,7 +271,7 @@ def test_a_cluster_with_token_authentication_needs_its_token_and_trains_with_it(
     head = subprocess.Popen([sys.executable, "-c", TOKEN_CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env=secured)
     try:
-        address = head.stdout.readline().strip()
+        address = first_line(head).strip()
         sweep_there = [sys.executable, "-m", "lrviz", "sweep", str(spec), "--ray", address]
         plain = {k: v for k, v in secured.items() if not k.startswith("RAY_AUTH")}
         refused = subprocess.run(sweep_there, capture_output=True, text=True, timeout=300,
@@ -306,3 +343,15 @@ def test_an_actors_death_is_said_in_one_line(text, said):
     from lrviz.ray_pool import death
 
     assert death(RuntimeError(text)) == said
+
+
+def test_an_error_from_the_cluster_is_said_in_one_line_naming_its_cause():
+    from lrviz.ray_pool import said_briefly
+
+    mismatch = RuntimeError("Version mismatch: The cluster was started with:\n    Ray: 2.59.0\n"
+                            "This process on node 10.0.0.2 was started with:\n    Ray: 2.60.0")
+    assert said_briefly(mismatch) == ("Version mismatch: The cluster was started with:; Ray: 2.59.0; This process "
+                                      "on node 10.0.0.2 was started with:; Ray: 2.60.0")
+    wrapped = RuntimeError("\x1b[36mray::Trainer.run()\x1b[39m (pid=1, ip=10.0.0.2)\n  File ...")
+    wrapped.cause = OSError("No space left on device")
+    assert said_briefly(wrapped) == "No space left on device"

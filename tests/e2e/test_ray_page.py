@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.ray_support import ray_workers
 from tests.support import lrviz_processes, start_server, stop_server, wait_healthy, wait_idle
 from pages import key, open_tab, plot, plot_y, press, set_number, shot
 from test_experiments import ended, pick
@@ -25,10 +26,11 @@ def ray_server(ray_cluster, tmp_path_factory):
         yield {"url": url, "home": tmp_path}
     finally:
         stop_server(proc)
-    deadline = time.monotonic() + 10
-    while lrviz_processes(tmp_path) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10  # the server's processes, and its actors on the cluster's nodes
+    while (lrviz_processes(tmp_path) or ray_workers("Trainer")) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not lrviz_processes(tmp_path), "the server left processes behind"
+    assert not ray_workers("Trainer"), "the server's Ray workers outlived it"
 
 
 def test_a_run_trains_on_the_cluster_live_and_says_where(ray_server, app_page):
@@ -39,7 +41,7 @@ def test_a_run_trains_on_the_cluster_live_and_says_where(ray_server, app_page):
     set_number(page, "data.n_samples", 200)
     set_number(page, "training.epochs", 40)
     open_tab(page, "Train")
-    page.get_by_text(re.compile(r"Runs train on the Ray cluster at \S+ \(\d workers\)")).wait_for()
+    page.get_by_text(re.compile(r"Runs train on the Ray cluster at \S+ \(\d+ workers? ready")).first.wait_for()
     page.get_by_role("button", name="Train", exact=True).click()
     # Live: the chart grows while the run trains on a node.
     page.get_by_text(re.compile(r"Running — epoch")).wait_for(timeout=120_000)
