@@ -5,8 +5,8 @@ run, progress read from the store).
 The store is the record every executor writes to and the page reads from: a run exists there
 from submit on, with status 'queued'; its metric rows and final status arrive through the
 worker's sink (lrviz.worker.StoreSink, or one that sends them back from a remote worker).
-lrviz.pool.Pool trains on this machine (spawned processes), lrviz.ray_pool.RayPool on a Ray
-cluster; start() picks one.
+lrviz.pool.Pool trains on this machine (spawned processes), lrviz.ray_proxy.RayProxy on a Ray
+cluster (lrviz.ray_pool.RayPool, in a process of its own); start() picks one.
 """
 from __future__ import annotations
 
@@ -85,17 +85,19 @@ class Unreachable(RuntimeError):
 
 
 def start(home=None, ray: str | None = None, **kwargs) -> Executor:
-    """The executor: on the Ray cluster at `ray`, else at $LRVIZ_RAY_ADDRESS (lrviz.ray_pool;
-    Unreachable when it cannot be reached), else the local pool (lrviz.pool), which
-    imports nothing of Ray. kwargs: the pool's."""
+    """The executor: on the Ray cluster at `ray`, else at $LRVIZ_RAY_ADDRESS (lrviz.ray_proxy's,
+    which keeps the connection in a process of its own; Unreachable when the cluster cannot be
+    reached), else the local pool (lrviz.pool), which imports nothing of Ray. kwargs: the pool's."""
     address = ray or os.environ.get(RAY_ADDRESS, "").strip()
     if address:
-        try:
-            from .ray_pool import RayPool
-        except ImportError as exc:
-            raise Unreachable(f"the Ray cluster at {address} needs Ray installed here ({exc}): "
-                              "pip install -r requirements-ray.txt") from None
-        return RayPool(address, home, **kwargs)
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise Unreachable(f"the Ray cluster at {address} needs Ray installed here: "
+                              "pip install -r requirements-ray.txt")
+        from .ray_proxy import RayProxy
+
+        return RayProxy(address, home, **kwargs)
     from .pool import Pool
 
     return Pool(home, **kwargs)

@@ -19,11 +19,22 @@ class ConfigError(ValueError):
         self.field, self.allowed = field, allowed
         super().__init__(f"{field}: got {text if len(text) <= 80 else text[:77] + '...'}; {allowed}")
 
+    def __reduce__(self):
+        # Pickled as what it is, a subclass whose own __init__ takes other arguments too: the
+        # Ray executor's process sends its refusals to the server (lrviz.ray_proxy).
+        return _rebuilt, (type(self), self.args, self.field, self.value, self.allowed)
+
     def detached(self) -> ConfigError:
         """This error without the frames it went through, whose locals may hold the input it
         refused: what a session or a cache may keep."""
         self.__traceback__ = self.__context__ = self.__cause__ = None
         return self
+
+
+def _rebuilt(cls, args, field, value, allowed) -> ConfigError:
+    exc = cls.__new__(cls)
+    exc.args, exc.field, exc.value, exc.allowed = args, field, value, allowed
+    return exc
 
 
 class Shortened(str):

@@ -134,6 +134,7 @@ class Pool:
     """An Executor (lrviz.executor) whose workers are spawned processes sharing the store's file."""
 
     notice: str | None = None  # what a page should say about it (why the cluster is not used)
+    spawns = True  # its workers are processes of this one's (never started from a spawned child)
 
     def __init__(self, home=None, max_workers: int | None = None, warm_after: float = 0.0,
                  stop_grace_s: float = STOP_GRACE_S, recycle_growth: float = RECYCLE_GROWTH):
@@ -144,7 +145,7 @@ class Pool:
         Both are read when used: setting the attributes later takes effect at once.
         Its store is the server's: what a server that crashed left queued or running is marked
         interrupted here, once (a store that cannot be written to stops the pool here too)."""
-        if mp.parent_process() is not None:
+        if mp.parent_process() is not None and self.spawns:
             raise RuntimeError("a Pool cannot start inside a worker process")
         self.stop_grace_s, self.recycle_growth = stop_grace_s, recycle_growth
         self.store = Store(home)
@@ -418,11 +419,11 @@ class Pool:
             w.ready, w.baseline_mib, self._start_failures = True, msg[1], 0
         elif msg[0] == "finished" and w.run_ids == msg[1]:
             w.run_ids, w.deadlines = [], {}
-            grown = w.baseline_mib and msg[2] and msg[2] > w.baseline_mib * (1 + self.recycle_growth)
-            if grown and w.successor is None:
-                self._recycle_grown(w)
+            growth = msg[2] / w.baseline_mib - 1 if w.baseline_mib and msg[2] else None
+            if growth is not None and growth > self.recycle_growth and w.successor is None:
+                self._recycle_grown(w, growth)
 
-    def _recycle_grown(self, w: Worker) -> None:
+    def _recycle_grown(self, w: Worker, growth: float) -> None:
         """A warm successor now; the grown worker leaves once it is ready (_recycle)."""
         w.successor = self._spawn()
         self._workers.append(w.successor)

@@ -37,6 +37,7 @@ REACH_S = 5.0        # how long a cluster's address may take to answer a plain T
 RESOURCES_S = 5.0    # how often the cluster's CPUs are counted again (nodes join and leave)
 CACHED_UPLOADS = 16  # uploads kept in the cluster's object store for the next job that reads them
 WAITING_S = 30.0     # a worker not ready after this long is said to wait for a free CPU
+RETIRE_GROWTH = 0.5  # memory growth that retires a worker whose successor would find no free CPU
 
 _TRAINER = ray.remote(num_cpus=1, max_concurrency=3)(Trainer)  # run, stop, until_exit at once
 
@@ -167,6 +168,9 @@ class _Actor(Worker):
 class RayPool(Pool):
     """An Executor (lrviz.executor) whose workers are actors on the Ray cluster at `address`."""
 
+    spawns = False  # its workers are on the cluster: it may run in a process of the server's (ray_proxy)
+    retire_growth = RETIRE_GROWTH  # read when used, as recycle_growth is
+
     def __init__(self, address: str, home=None, max_workers: int | None = None, **kwargs):
         """max_workers: at most this many actors (default: $LRVIZ_WORKERS, else one per CPU of
         the cluster, followed as nodes join and leave). Unreachable when the cluster cannot be
@@ -220,13 +224,16 @@ class RayPool(Pool):
             w.settled, w.baseline_mib = True, msg[2] or w.baseline_mib
         super()._message(w, msg)
 
-    def _recycle_grown(self, w: Worker) -> None:
-        """A warm successor when the cluster has a free CPU for it, as the local pool does; else
-        retire it now and let warm() start another in its place."""
+    def _recycle_grown(self, w: Worker, growth: float) -> None:
+        """A warm successor when the cluster has a free CPU for it, as the local pool does. Else,
+        once it has grown by retire_growth, it leaves now and warm() starts another in its place:
+        a warm-up's worth of that CPU's time, which the usual few MB a run would cost every few
+        runs (bench_ray.py: 3 retirements in 16 runs halved one node's runs per second)."""
         if ray.available_resources().get("CPU", 0) >= 1:
-            return super()._recycle_grown(w)
-        w.leaving = True
-        w.send(None)
+            return super()._recycle_grown(w, growth)
+        if growth > self.retire_growth:
+            w.leaving = True
+            w.send(None)
 
     def _pack(self, job: list) -> tuple[list, dict]:
         """The job as a node reads it: a CSV run names its file as an upload, and the file goes

@@ -37,7 +37,9 @@ def executors():
         if os.environ.get("CI"):
             raise
         return [Pool]  # a checkout without requirements-ray.txt: the Ray tests skip too
-    return [Pool, RayPool]
+    from lrviz.ray_proxy import RayProxy
+
+    return [Pool, RayPool, RayProxy]
 
 
 @pytest.mark.parametrize("kind", executors(), ids=lambda kind: kind.__name__)

@@ -139,7 +139,8 @@ def test_a_deleted_run_leaves_nothing_and_its_worker_goes_on(pool):
 
 
 def test_a_worker_whose_memory_grew_is_retired_and_another_takes_its_cpu(pool, monkeypatch):
-    monkeypatch.setattr(pool, "recycle_growth", -1.0)  # any job after a worker's first counts as growth
+    monkeypatch.setattr(pool, "recycle_growth", -1.0)  # any job after a worker's first counts as growth,
+    monkeypatch.setattr(pool, "retire_growth", -1.0)  # enough to retire it when no CPU is free
     before = set(pool.workers())
     done = []
     while set(pool.workers()) == before:  # until a worker that has run a job before runs another
@@ -231,6 +232,33 @@ def test_a_node_that_dies_fails_its_runs_and_the_rest_finish(ray_cluster, pool):
     assert status(pool, here) == "stopped"
     ray_cluster.add_node(num_cpus=1)
     ray_cluster.wait_for_nodes()
+
+
+def test_a_lost_connection_fails_its_runs_and_the_next_ones_train_here(ray_cluster, pool, tmp_path):
+    from lrviz.ray_proxy import RayProxy
+
+    # What the server and the CLI get: the pool in a process of its own, which Ray ends when the
+    # cluster's head or that machine's node goes. On a node of its own: the shared pool holds two CPUs.
+    node = ray_cluster.add_node(num_cpus=1)
+    ray_cluster.wait_for_nodes()
+    proxy = RayProxy(ray_cluster.address, tmp_path, max_workers=1)
+    try:
+        assert proxy.wait_ready(180) and proxy.where().startswith("the Ray cluster at ")
+        run_id = proxy.submit(LONG)
+        wait_for(lambda: rows(proxy, run_id) >= 5)
+        os.kill(proxy._process.pid, signal.SIGKILL)
+        wait_for(lambda: status(proxy, run_id) != "running")
+        run = proxy.store.run(run_id)
+        assert run["status"] == "failed" and "connection to the Ray cluster" in run["error"]
+        assert rows(proxy, run_id) >= 5  # what it recorded stays
+        assert "Runs train on this machine now" in wait_for(lambda: proxy.notice)
+        assert proxy.where().startswith("this machine")
+        after = proxy.submit(SHORT)
+        wait_for(lambda: status(proxy, after) not in ("queued", "running"))
+        assert status(proxy, after) == "done" and not proxy.store.run(after)["node"].startswith("ray node")
+    finally:
+        proxy.shutdown()
+        ray_cluster.remove_node(node)
 
 
 def test_an_unreachable_cluster_is_a_clear_error_naming_the_address():
