@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
-import pickle
 import signal
 import threading
 import time
@@ -131,6 +130,8 @@ class RayProxy:
                     said = self._conn.recv()
                 except (EOFError, OSError):
                     said = None  # the process ended: the watcher fails its runs and brings the local pool
+                except Exception as exc:  # noqa: BLE001 - an answer that could not be rebuilt here
+                    raise RuntimeError(f"the Ray pool's answer to {name} could not be read: {exc}") from None
                 if said is not None:
                     if said[0] == "raise":
                         raise said[1]
@@ -191,16 +192,12 @@ def serve(conn, address: str, home: str, kwargs: dict, parent: int) -> None:
         try:
             if name not in CALLS:
                 raise AttributeError(name)
-            conn.send(("ok", getattr(pool, name)(*args, **kw)))
+            said = ("ok", getattr(pool, name)(*args, **kw))
         except Exception as exc:  # noqa: BLE001 - raised again in the server, as the local pool would
-            conn.send(("raise", _portable(exc)))
+            said = ("raise", exc)
+        try:
+            conn.send(said)
+        except Exception as exc:  # noqa: BLE001 - an error that cannot be sent as itself (pickle): said in words
+            conn.send(("raise", RuntimeError(f"{said[1].__class__.__name__}: {said[1]}" if said[0] == "raise"
+                                             else f"the Ray pool's answer to {name} could not be sent: {exc}")))
     os._exit(0)  # every write is committed: skip Ray's and TensorFlow's slow teardown
-
-
-def _portable(exc: Exception) -> Exception:
-    """The error itself when it survives pickling, else a RuntimeError that says it."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - an error whose class cannot be rebuilt from its args
-        return RuntimeError(f"{exc.__class__.__name__}: {exc}")

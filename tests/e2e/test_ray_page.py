@@ -33,29 +33,33 @@ def ray_server(ray_cluster, tmp_path_factory):
     assert not ray_workers("Trainer"), "the server's Ray workers outlived it"
 
 
-def test_a_run_trains_on_the_cluster_live_and_says_where(ray_server, app_page):
+def test_a_run_trains_on_the_cluster_live_stops_and_says_where(ray_server, app_page):
     page = app_page
     page.goto(ray_server["url"])
     page.get_by_test_id("stPlotlyChart").first.wait_for()
     wait_idle(page)
     set_number(page, "data.n_samples", 200)
-    set_number(page, "training.epochs", 40)
+    set_number(page, "training.epochs", 5000)  # long enough to be seen running, then stopped
     open_tab(page, "Train")
     page.get_by_text(re.compile(r"Runs train on the Ray cluster at \S+ \(\d+ workers? ready")).first.wait_for()
     page.get_by_role("button", name="Train", exact=True).click()
     # Live: the chart grows while the run trains on a node.
     page.get_by_text(re.compile(r"Running — epoch")).wait_for(timeout=120_000)
-    page.wait_for_function(f"() => {{ const g = document.querySelector('{key('live.loss')} .js-plotly-plot');"
-                           " return g && g._fullData && g._fullData.length && (g._fullData[0].y || []).length > 0; }", timeout=60_000)
+    page.get_by_text(re.compile(r"Training on ray node [0-9a-f]{8}")).wait_for()
+    grows = f"""() => {{ const g = document.querySelector('{key('live.loss')} .js-plotly-plot');
+        return g && g._fullData && g._fullData.length && (g._fullData[0].y || []).length > %d; }}"""
+    page.wait_for_function(grows % 0, timeout=60_000)
+    seen = len(plot_y(page, "live.loss"))
+    page.wait_for_function(grows % seen, timeout=60_000)  # more points since: streamed as it trains
     shot(page, "ray-training-live")
-    page.get_by_text(re.compile(r"Done in")).wait_for(timeout=180_000)
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text(re.compile(r"Stopped at epoch")).wait_for(timeout=30_000)
     wait_idle(page)
-    assert len(plot_y(page, "live.loss")) == 200
     where = page.get_by_text(re.compile(r"Trained on ray node [0-9a-f]{8}")).inner_text()
-    shot(page, "ray-trained")
+    shot(page, "ray-stopped")
     with sqlite3.connect(ray_server["home"] / "lrviz.sqlite3") as db:
-        (node,) = db.execute("SELECT node FROM runs").fetchone()
-    assert node.startswith("ray node ") and node in where
+        (status, node), = db.execute("SELECT status, node FROM runs").fetchall()
+    assert status == "stopped" and node.startswith("ray node ") and node in where
 
 
 def nodes(home) -> list[str]:
