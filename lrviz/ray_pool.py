@@ -196,9 +196,9 @@ class RayPool(Pool):
         return text + (f"; {waiting} more wait for a free CPU there)" if waiting else ")")
 
     def workers(self) -> list[str]:
-        """Where each ready worker trains: its Ray node and process."""
+        """Where each ready worker trains: its Ray node and process (not one that is leaving)."""
         with self._lock:
-            return [w.where for w in self._workers if w.ready and w.alive()]
+            return [w.where for w in self._workers if w.ready and w.alive() and not w.leaving]
 
     def warm(self) -> None:
         """Start the actors now if not started yet; then keep one per CPU (up to the cap) as
