@@ -1,7 +1,9 @@
 """What recording the optimizer's insides at every step (lrviz.inside) costs: whole runs of
 lrviz.train.run writing to a real store (worker.StoreSink), with the recording on and off,
-side by side in one process, interleaved round by round; the median over rounds after a
-warm-up round, as a ratio on / off, for the default setup and for wider and longer ones.
+side by side in one process, interleaved round by round; after a warm-up round, the ratio of
+the medians on / off, and the median of each round's own ratio (its two runs ran back to back,
+so a slow spell of a shared machine touches both), for the default setup and for wider and
+longer ones.
 
     python benchmarks/bench_inside.py [--rounds N]
 """
@@ -48,8 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         store = Store(home)
-        print("setup | off (s) | on (s) | on / off")
-        print("---|---|---|---")
+        print("setup | off (s) | on (s) | on / off | median of rounds' on / off")
+        print("---|---|---|---|---")
         for name, (model, data, training) in SETUPS.items():
             cfg = config.validate({"schedule": make("constant", learning_rate=1e-3), "model": model, "data": data,
                                    "training": training})
@@ -60,7 +62,8 @@ def main() -> None:
                     if r:  # round 0 traces the graphs
                         times[inside].append(seconds)
             off, on = statistics.median(times[False]), statistics.median(times[True])
-            print(f"{name} | {off:.3f} | {on:.3f} | {on / off:.3f}", flush=True)
+            paired = statistics.median(b / a for a, b in zip(times[False], times[True]))
+            print(f"{name} | {off:.3f} | {on:.3f} | {on / off:.3f} | {paired:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from .config import batches
 from .executor import block_key
 from .schedules import keras_learning_rate
 from .inside import WIDTH as INSIDE_WIDTH
-from .inside import Inside
+from .inside import Inside, row_floats
 from .train import Ledger, Outcome, Watch, chunk_size, correction_of, view_grid
 
 
@@ -280,7 +280,8 @@ def _run(cfgs, sinks, stops, on_start):
     model = Stack(blocks, modelmod.HEADS[data.task][0])
     model.compile(optimizer=blocks[0][2], jit_compile=False)
     sizes = [sum(k.size + b.size for k, b in w) for w in weights]
-    chunk = chunk_size(max(sizes), batch * len(cfgs), spe, sum(sizes))
+    recorded = sum(row_floats([a.size for layer in w for a in layer]) for w in weights)
+    chunk = chunk_size(max(sizes), batch * len(cfgs), spe, recorded)
     model.attach(data, batch, [c["training"]["seed"] for c in cfgs], chunk, data.task)
     ledgers = [Ledger(sink, stop, correction=correction_of(c)) for c, sink, stop in zip(cfgs, sinks, stops)]
     ticks = tf.data.Dataset.from_tensors(0).repeat()

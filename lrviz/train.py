@@ -64,6 +64,7 @@ from .experiments.range_test import Explosion  # noqa: E402
 from .inside import WIDTH as INSIDE_WIDTH  # noqa: E402
 from .inside import Inside, with_quantiles  # noqa: E402
 from .inside import chunk_cap as inside_cap  # noqa: E402
+from .inside import row_floats  # noqa: E402
 from .schedules import FAMILIES, family_id, params_of  # noqa: E402
 from .store import EPOCH_COLUMNS  # noqa: E402
 
@@ -208,8 +209,8 @@ def view_grid(data: datamod.Data):
 
 def chunk_size(params: int, batch_size: int, spe: int, recorded: int = 0) -> int:
     """Batches per graph call: the whole epoch for small models, fewer when a batch is slow, or
-    when the call's record of the optimizer's insides (`recorded` parameters, every replica's,
-    a step) would outgrow lrviz.inside.MEMORY."""
+    when the call's record of the optimizer's insides (`recorded` floats a step, every replica's:
+    lrviz.inside.row_floats) would outgrow lrviz.inside.MEMORY."""
     step_s = STEP_OVERHEAD_S + 6 * batch_size * params / FLOPS_PER_S
     chunk = max(1, min(spe, int(CHUNK_SECONDS / step_s)))
     return min(chunk, inside_cap(recorded)) if recorded else chunk
@@ -374,7 +375,8 @@ def run(cfg: dict, sink, stop=None, on_start=None, inside: bool = True) -> Outco
     model, callbacks = modelmod.build(cfg, data, cls=Recorder, jit_compile=False)
     batch = cfg["training"]["batch_size"]
     spe = batches(len(data.X_train), batch)
-    chunk = chunk_size(model.count_params(), batch, spe, model.count_params() if inside else 0)
+    recorded = row_floats([int(np.prod(v.shape)) for v in model.trainable_variables]) if inside else 0
+    chunk = chunk_size(model.count_params(), batch, spe, recorded)
     model.attach(data, batch, cfg["training"]["seed"], chunk, inside)
     family = FAMILIES[family_id(cfg["schedule"])]
     ledger = Ledger(sink, stop, family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None,

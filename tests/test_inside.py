@@ -18,7 +18,8 @@ def cfg_of(optimizer=None, units=(16, 16), **training):
 
 
 def one_step(cfg):
-    """(weights before, weights after, Keras's gradient, the recorded row) of a run's first step."""
+    """(weights before, weights after, Keras's gradient, the recorded row, the number of layers,
+    the model's Inside) of a run's first step."""
     import keras
     import tensorflow as tf
 
@@ -38,12 +39,12 @@ def one_step(cfg):
     from lrviz.inside import with_quantiles
 
     row = with_quantiles(model.feed.inside.numpy(), model.feed.sample.numpy())[0, 0]
-    return before, after, grads, row, len(model.layers)
+    return before, after, grads, row, len(model.layers), model.inside
 
 
 @pytest.mark.parametrize("optimizer", [None, SF], ids=["Adam", "schedule-free AdamW"])
 def test_each_measure_is_numpys_from_the_weights_and_kerass_gradient(optimizer):
-    before, after, grads, row, layers = one_step(cfg_of(optimizer))
+    before, after, grads, row, layers, _ = one_step(cfg_of(optimizer))
     delta = [a - b for a, b in zip(after, before)]
     steps = np.abs(np.concatenate([d.ravel() for d in delta]))
     grad_norm = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads))
@@ -80,7 +81,8 @@ def test_the_bias_correction_is_the_optimizers_formula_at_each_step(optimizer):
 
 
 def test_a_replica_side_by_side_records_what_its_run_alone_records():
-    cfgs = [cfg_of(seed=s) for s in (0, 1)] + [cfg_of(units=(8, 4, 4), seed=2)]
+    cfgs = [cfg_of(seed=s) for s in (0, 1)] + [cfg_of(units=(8, 4, 4), seed=2)] + \
+        [cfg_of(units=(64, 128), seed=s) for s in (3, 4)]  # a strided layer (8,192 weights), two replicas
     got = [[] for _ in cfgs]
     stacked.run(cfgs, [lambda s, e, k=k: got[k].extend(s) for k in range(len(cfgs))], [None] * len(cfgs))
     for cfg, rows in zip(cfgs, got):
@@ -162,10 +164,40 @@ def test_the_quantiles_are_numpys_and_a_padded_block_leaves_its_padding_out(size
 
 
 def test_a_graph_call_records_no_more_steps_than_its_memory_allows():
-    from lrviz.inside import MEMORY, chunk_cap
+    from lrviz.inside import LIMIT, MEMORY, chunk_cap, row_floats
 
+    assert row_floats([256, 16]) == 2 * (256 + 16)  # small variables: weights and gradients whole
+    assert row_floats([10 * LIMIT]) == LIMIT + 1  # a big one: LIMIT of its weights, its gradient's norm
     million = 1_000_000
-    assert train.chunk_size(10, 1, 10_000, million) == chunk_cap(million) == 7
-    assert (chunk_cap(million) + 1) * 2 * 4 * million * 4 <= MEMORY  # weights and gradients, copied ~4 times
-    assert chunk_cap(8 * 1024 * 1024) == 1  # config's largest MLP: one step a call, never none
-    assert train.chunk_size(337, 32, 50, 337) == 50  # a small model: the whole epoch
+    assert train.chunk_size(10, 1, 10_000, million) == chunk_cap(million) == 15
+    assert (chunk_cap(million) + 1) * million * 4 * 4 <= MEMORY  # the floats, copied ~4 times
+    assert chunk_cap(10 ** 9) == 1  # one step a call, never none
+    assert train.chunk_size(337, 32, 50, 674) == 50  # a small model: the whole epoch
+
+
+def test_a_big_layer_estimates_its_ratio_from_every_sth_weight_and_the_gradient_norm_stays_exact():
+    from lrviz.inside import LIMIT, SAMPLE
+
+    before, after, grads, row, layers, inside = one_step(cfg_of(units=(64, 128)))
+    sizes = [b.size for b in before]
+    assert inside.strides == [None, None, 3, None, None, None]  # 8,192 > LIMIT; 2 divides 128, 3 does not
+    assert [m > LIMIT for m in sizes] == [False, False, True, False, False, False]
+    kept = [[np.ravel(x)[::s or 1].astype(np.float64) for x, s in zip(xs, inside.strides)] for xs in (before, after)]
+    delta = [a - b for a, b in zip(kept[1], kept[0])]
+    scale = [m / len(d) for m, d in zip(sizes, delta)]  # the weights each kept one stands for
+    estimate = [np.sqrt(sum(s * (d ** 2).sum() for s, d in zip(scale[2 * i:2 * i + 2], delta[2 * i:2 * i + 2]))
+                        / sum(s * (b ** 2).sum() for s, b in zip(scale[2 * i:2 * i + 2], kept[0][2 * i:2 * i + 2])))
+                for i in range(layers)]
+    np.testing.assert_allclose(row[4:4 + layers], estimate, rtol=2e-5)
+    exact = [np.sqrt(sum(((a - b).astype(np.float64) ** 2).sum() for a, b in zip(after[2 * i:2 * i + 2],
+                                                                                before[2 * i:2 * i + 2]))
+                     / sum((b.astype(np.float64) ** 2).sum() for b in before[2 * i:2 * i + 2])) for i in range(layers)]
+    np.testing.assert_allclose(row[4:4 + layers], exact, rtol=0.02)  # a third of 8,192 weights: close
+    np.testing.assert_allclose(row[0], np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads)), rtol=2e-5)
+    steps = np.abs(np.concatenate(delta))
+    assert row[3] == pytest.approx(steps.max(), rel=2e-5)  # the largest of the kept weights' steps
+    index = inside.index.numpy()
+    np.testing.assert_allclose(row[1:3], np.quantile(steps[index], (0.5, 0.9)), rtol=2e-5)
+    # The quantiles' sample: each variable in its share of all the parameters.
+    share = np.bincount(np.searchsorted(np.cumsum([len(d) for d in delta]), index, side="right"), minlength=6)
+    np.testing.assert_allclose(share, SAMPLE * np.array(sizes) / sum(sizes), atol=0.5)
