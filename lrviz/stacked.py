@@ -168,10 +168,11 @@ class Stack(keras.Model):
                 total = tf.reduce_sum(losses)
             grads = dict(zip((v.path for v in self.trainable_variables),
                              tape.gradient(total, self.trainable_variables)))
+            marks = [inside.mark() for inside in self.insides]
             for blk in self._blocks:
                 blk.adam.apply([grads[v.path] for v in blk.variables], blk.variables)
-            states = [inside.step(i, state, [grads[v.path] for v in inside.variables])
-                      for inside, state in zip(self.insides, states)]
+            states = [inside.step(i, state, [grads[v.path] for v in inside.variables], mark)
+                      for inside, state, mark in zip(self.insides, states, marks)]
             size = tf.cast(tf.shape(x)[1], tf.float32)
             f.loss_sum.assign_add(tf.cast(losses, tf.float32) * size)
             f.metric_sum.assign_add(self.metric_sums(y, pred))

@@ -24,7 +24,6 @@ FINISHED = ("done", "stopped", "diverged", "failed", "interrupted")
 # step (the epoch, its validation included) finished. metric / val_metric: accuracy or MAE,
 # as the run's `metric` says; val_ columns are None without validation data.
 MAX_LAYERS = 9  # Dense layers: config's 8 hidden ones at most, and the head
-INSIDE_LIMIT = 4096  # weights of a variable measured exactly; a bigger one on an even sample (lrviz.inside)
 # Inside the optimizer at each step (lrviz.inside): the gradient's norm, Adam's bias-correction
 # factor, the median, 90th percentile and largest per-parameter step |Δθ|, and each Dense
 # layer's update-to-weight ratio ‖Δθ‖/‖θ‖ (update_ratio_1 is the first hidden layer).

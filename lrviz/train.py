@@ -92,7 +92,7 @@ class Recorder(keras.Sequential):
     def attach(self, data: datamod.Data, batch_size: int, seed: int, chunk: int, inside: bool = True) -> None:
         """inside: record lrviz.inside's measures at every step (off: only to measure their cost)."""
         self.feed = _Feed(data, batch_size, seed, chunk)
-        self.inside = Inside([layer.trainable_variables for layer in self.layers], 1) if inside else None
+        self.inside = Inside([layer.trainable_variables for layer in self.layers]) if inside else None
         self.feed.sample = tf.Variable(tf.zeros([chunk, 1, self.inside.sample if inside else 0]), trainable=False)
         # Variables may not be created inside the graph loop: build everything lazy now.
         x, y = self.feed.X[:1], self.feed.y[:1]
@@ -117,12 +117,13 @@ class Recorder(keras.Sequential):
                 loss = self._compute_loss(x=x, y=y, y_pred=y_pred, training=True)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
             grads = tape.gradient(loss, self.trainable_variables)
+            marks = self.inside.mark() if self.inside else None
             opt.apply(grads, self.trainable_variables)
             self.compute_metrics(x, y, y_pred)
             f.record[i].assign(tf.stack([lr, tf.cast(loss, tf.float32)]))
             if self.inside:
                 by_path = {v.path: g for v, g in zip(self.trainable_variables, grads)}
-                state = self.inside.step(i, state, [by_path[v.path] for v in self.inside.variables])
+                state = self.inside.step(i, state, [by_path[v.path] for v in self.inside.variables], marks)
             return i + 1, state
 
         _, state = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), self.inside.begin() if self.inside else ()))

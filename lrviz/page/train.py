@@ -5,7 +5,6 @@ import streamlit as st
 
 from lrviz import model_view
 from lrviz.params import ConfigError
-from lrviz.store import INSIDE_LIMIT
 
 from . import widgets
 from .identity import visitor
@@ -16,8 +15,7 @@ INSIDE_NOTE = ("Inside the optimizer: ‖Δθ‖/‖θ‖ says how far each step
                "1e-3 is the usual rule of thumb; far above, the rate is too high for that layer). |Δθ| is the step "
                "each parameter took: Adam's steps are near the rate whatever the gradient's size, which is what "
                "its division by √v̂ does. The bias correction is the factor Adam puts on the rate early on, before "
-               "its moving averages have warmed up. Recorded at every step; the CSV per step has them all. A "
-               f"layer of more than {INSIDE_LIMIT:,} weights in a kernel is measured on an even sample of them.")
+               "its moving averages have warmed up. Recorded at every step; the CSV per step has them all.")
 VIEW_NOTE = ("The model's view: what the network predicts over the plane of its two inputs (or along its one "
              "input) after each epoch, with the training points; drag the slider or press play. A high rate "
              "makes the boundary jump from epoch to epoch; decay lets it settle.")
