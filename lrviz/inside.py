@@ -8,12 +8,12 @@ update-to-weight ratio ‖Δθ‖/‖θ‖, θ before the update. The bias-corre
 of the step alone and is computed outside the graph (adam.bias_correction).
 
 Variables come with the run (replica) as their last axis, K runs at once (lrviz.stacked); a run
-alone is K = 1. At each step the graph only writes the weights and the gradients, flat, as one
-row of a TensorArray (a variable over LIMIT weights: its norms, measured in the step, and an
-even sample of its steps); the measures are computed once per graph call, for all its steps at
-once. A small model's step costs op dispatch more than arithmetic: this adds a few ops to each
-step, not the forty that measuring there would; a big one's costs memory traffic, which
-measuring its big variables in the step bounds to about one copy (docs/benchmarks.md).
+alone is K = 1. At each step the graph writes the weights and the gradients, flat, as one row
+of a TensorArray (a variable over LIMIT weights: four numbers measured in the step and an even
+sample of its steps); the measures are computed once per graph call, for all its steps at once.
+A small model's step costs op dispatch more than arithmetic: this adds a few ops to each step,
+not the forty that measuring there would; a big one's costs memory traffic, which measuring its
+big variables in the step bounds to one copy and a few passes (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class Inside:
     gradient, every s-th weight's step Δθ (at most LIMIT, for the quantiles' sample) and four
     exact numbers computed in the step: its gradient's norm, ‖Δθ‖, ‖θ‖ before the update and
     the largest |Δθ|. Copying a big variable at every step and measuring it once per call would
-    cost its bytes many times over; this costs about one copy (docs/benchmarks.md)."""
+    cost its bytes many times over; this costs one copy and a few passes (docs/benchmarks.md)."""
 
     def __init__(self, layers: list[list], k: int | None = None):
         if len(layers) > MAX_LAYERS:
@@ -170,7 +170,9 @@ def _measures(stacked, small, steps_kept, layer_of_big, index, n: int, g: int, b
     numbers = tf.reshape(rows[1:, n + g:], [tf.shape(rows)[0] - 1, big, 4, k])  # [steps, big, 4, K]
     # Each layer's sums of squares, of the update and of the weights before it: a matmul for the
     # small variables, one for the big ones' norms ([steps, K, layers]).
-    sums = [tf.matmul(tf.transpose(tf.square(x), [0, 2, 1]), small) +
+    # (A big variable's entries are zeroed, not weighted by zero: a step that overflowed there
+    # would make 0 × inf = NaN of every layer.)
+    sums = [tf.matmul(tf.transpose(tf.square(tf.where(steps_kept, 0.0, x)), [0, 2, 1]), small) +
             tf.matmul(tf.transpose(tf.square(numbers[:, :, j]), [0, 2, 1]), layer_of_big)
             for x, j in ((delta, 1), (weights[:-1], 2))]
     ratios = tf.unstack(tf.sqrt(sums[0] / sums[1]), axis=2)  # each [steps, K]

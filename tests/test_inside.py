@@ -212,3 +212,39 @@ def test_a_big_layer_is_measured_exactly_and_lends_every_sth_step_to_the_quantil
     share = np.bincount(np.searchsorted(np.cumsum([len(k) for k in kept]), index, side="right"), minlength=6)
     np.testing.assert_allclose(share, SAMPLE * np.array(sizes) / sum(sizes), atol=1)
     assert share.sum() == SAMPLE
+
+
+def test_a_big_layers_measures_do_not_depend_on_how_many_steps_a_graph_call_holds(monkeypatch):
+    cfg = cfg_of(units=(64, 128), samples=400)  # 10 steps an epoch, 2 epochs
+    alone = rows_of(cfg)  # the whole epoch in one call: each step measured from the one before it
+    monkeypatch.setattr(train, "chunk_size", lambda *args: 1)  # each step the first of its call
+    single = rows_of(cfg)
+    for column in INSIDE_COLUMNS:
+        np.testing.assert_allclose(alone[column], single[column], rtol=1e-4, err_msg=column)
+
+
+def test_a_big_variables_largest_step_counts_though_it_is_not_among_the_kept_steps():
+    import keras
+    import tensorflow as tf
+
+    from lrviz.inside import Inside
+
+    rng = np.random.default_rng(0)
+    kernel = keras.Variable(rng.normal(size=(64, 128)).astype(np.float32))
+    bias = keras.Variable(rng.normal(size=128).astype(np.float32))
+    inside = Inside([[kernel, bias]])
+    assert inside.strides == [3, None]
+    before = [kernel.numpy().astype(np.float64), bias.numpy().astype(np.float64)]
+    state, marks = inside.begin(), inside.mark()
+    step = rng.normal(scale=1e-3, size=(64, 128)).astype(np.float32)
+    step[0, 1] = 0.5  # the largest step, at a weight the row does not keep (flat index 1)
+    kernel.assign(kernel.numpy() + step)
+    bias.assign(bias.numpy() - np.float32(1e-3))
+    grads = [rng.normal(size=(64, 128)).astype(np.float32), np.ones(128, np.float32)]
+    state = inside.step(0, state, [tf.constant(g) for g in grads], marks)
+    measured = inside.measures(state)[0].numpy()[0, 0]
+    delta = [kernel.numpy() - before[0], bias.numpy() - before[1]]
+    np.testing.assert_allclose(measured[0], np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads)), rtol=1e-6)
+    assert measured[3] == pytest.approx(0.5, rel=1e-6)
+    ratio = np.sqrt(sum((d ** 2).sum() for d in delta) / sum((b ** 2).sum() for b in before))
+    assert measured[4] == pytest.approx(ratio, rel=1e-5)
