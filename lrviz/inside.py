@@ -78,10 +78,9 @@ class Inside:
         self.g = sum(m for m, b in zip(sizes, big) if not b)  # then a big variable's four numbers
         self.big = sum(big)
         layer_of = np.repeat(np.arange(self.layers), [len(vs) for vs in layers])
-        # Matmuls sum each layer: its small variables' entries in a row, its big ones' numbers.
-        small = np.zeros((self.n, self.layers), np.float32)
-        small[np.arange(self.n), np.repeat(layer_of, kept)] = np.repeat(np.logical_not(big), kept)
-        self.small = tf.constant(small)
+        # Matmuls sum each layer: its entries in a row (_measures zeroes a big variable's), its big
+        # variables' numbers.
+        self.small = tf.constant(np.eye(self.layers, dtype=np.float32)[np.repeat(layer_of, kept)])
         self.steps_kept = tf.constant(np.repeat(big, kept)[:, None])  # [n, 1]: entries that are a step
         self.layer_of_big = tf.constant(np.eye(self.layers, dtype=np.float32)[layer_of[big]].reshape(-1, self.layers))
         index = _quantile_index(sizes, kept, np.random.default_rng(0))  # the same alone and side by side
