@@ -14,6 +14,7 @@ from lrviz.schedules import FAMILIES, check_schedule
 
 from . import experiment_views as views
 from . import widgets
+from .resources import get_warmup
 from .identity import visitor
 
 KINDS = {"LR range test": "range_test", "Seeds": "seeds", "A/B": "ab", "Sweep": "sweep"}
@@ -81,6 +82,7 @@ def pick(store, kind: str) -> dict | None:
 
 def live(kind: str, gid: int, engine, store) -> None:
     """The group's progress, Stop and Delete, then its results; a rerun of the page once it ends."""
+    get_warmup().busy()
     if st.session_state.pop("exp.rerun_app", False):
         st.rerun(scope="app")
     group = store.group(gid)

@@ -1,7 +1,10 @@
-"""One engine, one store and one set of traces per server (Streamlit's cache_resource), and the
-run folder they live in."""
+"""One engine, one store and one set of traces per server (Streamlit's cache_resource), the
+run folder they live in, and the server's imports warmed once."""
 from __future__ import annotations
 
+import importlib
+import threading
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -13,6 +16,12 @@ from . import widgets
 # The workers' TensorFlow import slows the browser on a small machine: they start when the user
 # opens the Train tab, or this many seconds after the first page, or on Train, whichever is first.
 WARM_AFTER = 10.0
+# What the pages import on first use (data sets, smoothing, tests, tables). Importing one holds the
+# server's GIL for 0.3-0.7 s, which stalled every session and /_stcore/health when a class first
+# trained, smoothed or listed runs; imported ahead, each once no page or live view has run for QUIET
+# seconds (not during a class's first pages either).
+LAZY_IMPORTS = ("sklearn.datasets", "scipy.signal", "scipy.stats", "pandas")
+QUIET = 1.0
 
 
 def home() -> Path:
@@ -77,3 +86,27 @@ def get_engine_or_none(quiet: bool = False):
         if not quiet:
             widgets.show_error(exc, "The training engine could not start")
     return None
+
+
+class Warmup:
+    """Imports these modules in a thread of its own, one by one, while the server is quiet."""
+
+    def __init__(self, names: tuple[str, ...] = LAZY_IMPORTS, quiet: float = QUIET):
+        self.names, self.quiet, self.last = names, quiet, time.monotonic()
+        self.thread = threading.Thread(target=self._load, name="lrviz-warm-imports", daemon=True)
+        self.thread.start()
+
+    def busy(self) -> None:
+        """A page or a live view is running: wait `quiet` seconds more."""
+        self.last = time.monotonic()
+
+    def _load(self) -> None:
+        for name in self.names:
+            while (wait := self.last + self.quiet - time.monotonic()) > 0:
+                time.sleep(wait)
+            importlib.import_module(name)
+
+
+@st.cache_resource(show_spinner=False)
+def get_warmup() -> Warmup:
+    return Warmup()
