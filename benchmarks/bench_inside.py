@@ -2,8 +2,9 @@
 lrviz.train.run writing to a real store (worker.StoreSink), with the recording on and off,
 side by side in one process, interleaved round by round; after a warm-up round, the ratio of
 the medians on / off, and the median of each round's own ratio (its two runs ran back to back,
-so a slow spell of a shared machine touches both), for the default setup and for wider and
-longer ones.
+so a slow spell of a shared machine touches both) with its 95 % bootstrap interval, for the
+default setup and for wider and longer ones. On a shared machine the interval, not one ratio,
+says whether a setup is within the 10 % target.
 
     python benchmarks/bench_inside.py [--rounds N]
 """
@@ -16,12 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lrviz import config, train  # noqa: E402  (train first: it sets TensorFlow's threads)
 from lrviz.schedules import make  # noqa: E402
 from lrviz.store import Store  # noqa: E402
 from lrviz.worker import StoreSink  # noqa: E402
+from scipy.stats import bootstrap  # noqa: E402
 
 SETUPS = {  # name: (model, data, training)
     "default: 16-16, batch 32, 1,000 steps": ({}, {}, {}),
@@ -50,8 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         store = Store(home)
-        print("setup | off (s) | on (s) | on / off | median of rounds' on / off")
-        print("---|---|---|---|---")
+        print("setup | off (s) | on (s) | on / off | median of rounds' on / off | its 95 % interval")
+        print("---|---|---|---|---|---")
         for name, (model, data, training) in SETUPS.items():
             cfg = config.validate({"schedule": make("constant", learning_rate=1e-3), "model": model, "data": data,
                                    "training": training})
@@ -62,8 +66,10 @@ def main() -> None:
                     if r:  # round 0 traces the graphs
                         times[inside].append(seconds)
             off, on = statistics.median(times[False]), statistics.median(times[True])
-            paired = statistics.median(b / a for a, b in zip(times[False], times[True]))
-            print(f"{name} | {off:.3f} | {on:.3f} | {on / off:.3f} | {paired:.3f}", flush=True)
+            ratios = [b / a for a, b in zip(times[False], times[True])]
+            low, high = bootstrap((ratios,), np.median, method="percentile", random_state=0).confidence_interval
+            print(f"{name} | {off:.3f} | {on:.3f} | {on / off:.3f} | {statistics.median(ratios):.3f} | "
+                  f"{low:.3f}-{high:.3f}", flush=True)
 
 
 if __name__ == "__main__":

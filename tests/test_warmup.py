@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lrviz.page.resources import LAZY_IMPORTS, Warmup
+from tests.support import Session, start_server, stop_server, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("scipy", "sklearn", "pandas")  # what the server may import inside a function
@@ -56,3 +59,23 @@ def test_every_heavy_import_inside_a_function_is_warmed():
                                  for a in node.names}
     heavy = {m for m in lazy if m.split(".")[0] in HEAVY}
     assert heavy and heavy <= set(LAZY_IMPORTS), sorted(heavy - set(LAZY_IMPORTS))
+
+
+@pytest.mark.slow
+def test_a_real_server_has_them_loaded_once_its_first_page_is_drawn(tmp_path):
+    proc, url = start_server(tmp_path)
+    try:
+        wait_healthy(url, proc)
+        Session(url).close()
+        end = time.monotonic() + 60
+        while not (loaded := _loaded(proc.pid)) and time.monotonic() < end:
+            time.sleep(0.2)
+    finally:
+        stop_server(proc)
+    assert loaded, "the server never imported the pages' lazy imports"
+
+
+def _loaded(pid: int) -> bool:
+    """Whether the process has mapped the compiled parts of scipy.signal, sklearn and pandas."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return all(part in maps for part in ("scipy/signal/", "sklearn/", "pandas/_libs/"))

@@ -104,7 +104,10 @@ class Warmup:
         for name in self.names:
             while (wait := self.last + self.quiet - time.monotonic()) > 0:
                 time.sleep(wait)
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except ImportError:  # not installed: the page that needs it says so, if it is ever asked for
+                continue
 
 
 @st.cache_resource(show_spinner=False)
