@@ -67,9 +67,12 @@ def main() -> None:
                         times[inside].append(seconds)
             off, on = statistics.median(times[False]), statistics.median(times[True])
             ratios = [b / a for a, b in zip(times[False], times[True])]
-            low, high = bootstrap((ratios,), np.median, method="percentile", random_state=0).confidence_interval
-            print(f"{name} | {off:.3f} | {on:.3f} | {on / off:.3f} | {statistics.median(ratios):.3f} | "
-                  f"{low:.3f}-{high:.3f}", flush=True)
+            interval = "(one round)"
+            if len(ratios) > 1:
+                low, high = bootstrap((ratios,), np.median, method="percentile", rng=0).confidence_interval
+                interval = f"{low:.3f}-{high:.3f}"
+            print(f"{name} | {off:.3f} | {on:.3f} | {on / off:.3f} | {statistics.median(ratios):.3f} | {interval}",
+                  flush=True)
 
 
 if __name__ == "__main__":

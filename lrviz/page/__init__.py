@@ -18,7 +18,7 @@ from .downloads import downloads_tab
 from .experiments import experiments_tab
 from .identity import set_cookie
 from .preview import preview_tab
-from .resources import get_engine_or_none, get_store_or_none, get_warmup
+from .resources import get_engine_or_none, get_store_or_none, preloading
 from .runs import runs_tab
 from .sidebar import sidebar
 from .state import current_config, keep, show_notice, start_session, sync_url
@@ -32,10 +32,10 @@ TABS = (":material/show_chart: Preview", ":material/model_training: Train", ":ma
         ":material/table_rows: Runs", ":material/download: Downloads")
 
 
+@preloading
 def main() -> None:
     st.set_page_config(page_title="lrviz: learning-rate decay for Adam", page_icon=":material/trending_down:",
                        layout="wide")
-    get_warmup().busy()
     start_session()
     keep()
     exercise.hold()

@@ -14,7 +14,7 @@ from lrviz.schedules import FAMILIES, check_schedule
 
 from . import experiment_views as views
 from . import widgets
-from .resources import get_warmup
+from .resources import preloading
 from .identity import visitor
 
 KINDS = {"LR range test": "range_test", "Seeds": "seeds", "A/B": "ab", "Sweep": "sweep"}
@@ -80,9 +80,9 @@ def pick(store, kind: str) -> dict | None:
     return found[gid]
 
 
+@preloading
 def live(kind: str, gid: int, engine, store) -> None:
     """The group's progress, Stop and Delete, then its results; a rerun of the page once it ends."""
-    get_warmup().busy()
     if st.session_state.pop("exp.rerun_app", False):
         st.rerun(scope="app")
     group = store.group(gid)

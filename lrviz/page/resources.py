@@ -1,7 +1,9 @@
 """One engine, one store and one set of traces per server (Streamlit's cache_resource), the
-run folder they live in, and the server's imports warmed once."""
+run folder they live in, and the modules the server preloads."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import threading
 import time
@@ -16,12 +18,13 @@ from . import widgets
 # The workers' TensorFlow import slows the browser on a small machine: they start when the user
 # opens the Train tab, or this many seconds after the first page, or on Train, whichever is first.
 WARM_AFTER = 10.0
-# What the pages import on first use (data sets, smoothing, tests, tables). Importing one holds the
-# server's GIL for 0.3-0.7 s, which stalled every session and /_stcore/health when a class first
-# trained, smoothed or listed runs; imported ahead, each once no page or live view has run for QUIET
-# seconds (not during a class's first pages either).
+# What the pages import on first use (data sets, smoothing, tests, tables). Each import takes 0.3-0.7 s
+# of the server's GIL time, which stalled every session and /_stcore/health when a class first
+# trained, smoothed or listed runs: preloaded instead, one by one, each once no page or live view
+# has run for QUIET seconds. Not longer: a busy class leaves gaps of well under a second between
+# its refreshes, and the imports must land in one of them (1.5 s: never, until the class's runs end).
 LAZY_IMPORTS = ("sklearn.datasets", "scipy.signal", "scipy.stats", "pandas")
-QUIET = 1.0
+QUIET = 0.3
 
 
 def home() -> Path:
@@ -88,28 +91,51 @@ def get_engine_or_none(quiet: bool = False):
     return None
 
 
-class Warmup:
-    """Imports these modules in a thread of its own, one by one, while the server is quiet."""
+class Preload:
+    """Imports these modules in a thread of its own, one by one, while no page runs."""
 
     def __init__(self, names: tuple[str, ...] = LAZY_IMPORTS, quiet: float = QUIET):
-        self.names, self.quiet, self.last = names, quiet, time.monotonic()
-        self.thread = threading.Thread(target=self._load, name="lrviz-warm-imports", daemon=True)
+        self.names, self.quiet = names, quiet
+        self.running, self.last = 0, time.monotonic()
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._load, name="lrviz-preload", daemon=True)
         self.thread.start()
 
-    def busy(self) -> None:
-        """A page or a live view is running: wait `quiet` seconds more."""
-        self.last = time.monotonic()
+    @contextlib.contextmanager
+    def page(self):
+        """A page or a live view runs meanwhile (and `quiet` seconds after)."""
+        with self.changed:
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.running -= 1
+                self.last = time.monotonic()
+                self.changed.notify()
 
     def _load(self) -> None:
         for name in self.names:
-            while (wait := self.last + self.quiet - time.monotonic()) > 0:
-                time.sleep(wait)
+            with self.changed:
+                while self.running or (wait := self.last + self.quiet - time.monotonic()) > 0:
+                    self.changed.wait(None if self.running else wait)
+            if not threading.main_thread().is_alive():
+                return  # the server is shutting down: an import now could fail on its exit hooks
             try:
                 importlib.import_module(name)
-            except ImportError:  # not installed: the page that needs it says so, if it is ever asked for
-                continue
+            except Exception:  # noqa: BLE001 - a head start only: the page that needs it imports it
+                pass
 
 
 @st.cache_resource(show_spinner=False)
-def get_warmup() -> Warmup:
-    return Warmup()
+def get_preload() -> Preload:
+    return Preload()
+
+
+def preloading(page):
+    """Decorates a page or a fragment: while it runs, nothing is preloaded."""
+    @functools.wraps(page)
+    def run(*args, **kwargs):
+        with get_preload().page():
+            return page(*args, **kwargs)
+    return run

@@ -8,7 +8,7 @@ from lrviz.params import ConfigError
 
 from . import widgets
 from .identity import visitor
-from .resources import get_traces, get_warmup, home
+from .resources import get_traces, home, preloading
 from .view import run_figures, view
 
 INSIDE_NOTE = ("Inside the optimizer: ‖Δθ‖/‖θ‖ says how far each step moved a layer relative to its size (around "
@@ -53,8 +53,8 @@ def own_runs(store) -> dict[int, str]:
     return {r["id"]: r["name"] for r in store.runs(visitor().id, single=True)[::-1][:MAX_LISTED]}
 
 
+@preloading
 def live_view(engine, store) -> None:
-    get_warmup().busy()
     names = own_runs(store)
     if st.session_state.get("live.pick") not in names:
         st.session_state.pop("live.pick", None)  # deleted meanwhile: show the newest
