@@ -53,7 +53,7 @@ def test_nothing_is_preloaded_while_pages_follow_each_other_closely(tmp_path, mo
 
 
 def test_with_no_page_every_module_is_preloaded(tmp_path, monkeypatch):
-    names = (probe(tmp_path, monkeypatch, "lrviz_preload_probe_a"), probe(tmp_path, monkeypatch, "lrviz_preload_probe_b"))
+    names = tuple(probe(tmp_path, monkeypatch, f"lrviz_preload_probe_{n}") for n in "ab")
     preload = Preload(names, quiet=0.1)
     preload.thread.join(timeout=30)
     assert not preload.thread.is_alive() and all(n in sys.modules for n in names)

@@ -14,8 +14,8 @@ from lrviz.schedules import FAMILIES, check_schedule
 
 from . import experiment_views as views
 from . import widgets
-from .resources import preloading
 from .identity import visitor
+from .resources import preloading
 
 KINDS = {"LR range test": "range_test", "Seeds": "seeds", "A/B": "ab", "Sweep": "sweep"}
 LIVE_EVERY = 1.0
