@@ -11,6 +11,7 @@ says whether a setup is within the 10 % target.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import tempfile
@@ -52,6 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    train.warm_up()  # as a worker starts (lrviz.worker): TensorFlow's objects frozen, full collections cheap
+    gc.collect()
+    gc.freeze()
     with tempfile.TemporaryDirectory() as home:
         store = Store(home)
         print("setup | off (s) | on (s) | on / off | median of rounds' on / off | its 95 % interval")

@@ -134,7 +134,7 @@ def _quantile_index(sizes, kept, rng):
                            for start, count, c in zip(starts, counts, kept)]).astype(np.int32)
 
 
-@tf.function
+@tf.function(autograph=False)
 def _row(weights, gradients, marks, strides, k: int):
     """One step's row: each small variable's weights, each big one's kept steps; each small
     one's gradient; each big one's gradient norm, ‖Δθ‖, ‖θ‖ before and largest |Δθ| (zeros
@@ -161,7 +161,7 @@ def _row(weights, gradients, marks, strides, k: int):
 
 # These two are traced once per worker and model shape, not once per run: every run traces its train step anew, and
 # tracing these ops cost more than running them in a 1,000-step run (docs/benchmarks.md).
-@tf.function
+@tf.function(autograph=False)
 def _measures(stacked, small, steps_kept, layer_of_big, index, n: int, g: int, big: int, k: int):
     rows = tf.reshape(stacked, [-1, n + g + 4 * big, k])  # K last, as each variable holds it
     weights = rows[:, :n]

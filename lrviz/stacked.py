@@ -203,12 +203,12 @@ class Stack(keras.Model):
             return None
         return self._predict(f.grid_points).numpy()
 
-    @tf.function
+    @tf.function(autograph=False)
     def _predict(self, points):
         k = tf.shape(self.feed.order)[0]
         return self(tf.broadcast_to(points, tf.concat([[k], tf.shape(points)], axis=0)), training=False)
 
-    @tf.function
+    @tf.function(autograph=False)
     def _evaluate(self):
         """Each replica's (val_loss, val metric) over the whole validation set, as one run's."""
         f = self.feed

@@ -152,7 +152,7 @@ class Recorder(keras.Sequential):
             return None
         return self.evaluated(lambda: self._predict(self.feed.grid_points)).numpy()[None]
 
-    @tf.function
+    @tf.function(autograph=False)
     def _predict(self, points):
         return self(points, training=False)
 
@@ -171,7 +171,7 @@ class Recorder(keras.Sequential):
             for v, value in zip(variables, y):
                 v.assign(value)
 
-    @tf.function
+    @tf.function(autograph=False)
     def _evaluate(self):
         """(val_loss, val metric) at the current weights."""
         f = self.feed

@@ -45,7 +45,8 @@ def main(conn, stop, home: str, parent: int) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             job = None
-        if job is None:  # every write is committed: skip TensorFlow's slow teardown
+        if job is None:  # every write is committed: skip TensorFlow's slow teardown (and atexit, which
+            # training must not need: tests/test_temp_files.py)
             os._exit(0)
         sinks = [StoreSink(store, run_id) for run_id, _ in job]
         stops = [StopFlag(stop, i, run_id) for i, (run_id, _) in enumerate(job)]
