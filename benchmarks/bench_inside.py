@@ -1,9 +1,11 @@
 """What recording the optimizer's insides at every step (lrviz.inside) costs: whole runs of
 lrviz.train.run writing to a real store (worker.StoreSink), with the recording on and off,
 side by side in one process, interleaved round by round; after a warm-up round, the ratio of
-the medians on / off, and the median of each round's own ratio (its two runs ran back to back,
+the medians on / off, and the median of each round's own ratio (its runs ran back to back,
 so a slow spell of a shared machine touches both) with its 95 % bootstrap interval, for the
-default setup and for wider and longer ones. On a shared machine the interval, not one ratio,
+default setup and for wider and longer ones; for a config's first run in a worker (which
+traces and optimises its graph) and for a run of the same config with another seed (which
+reuses it: train._model). On a shared machine the interval, not one ratio,
 says whether a setup is within the 10 % target.
 
     python benchmarks/bench_inside.py [--rounds N]
@@ -58,25 +60,36 @@ def main() -> None:
     gc.freeze()
     with tempfile.TemporaryDirectory() as home:
         store = Store(home)
-        print("setup | off (s) | on (s) | on / off | median of rounds' on / off | its 95 % interval")
-        print("---|---|---|---|---|---")
+        print("setup | run | off (s) | on (s) | on / off | median of rounds' on / off | its 95 % interval")
+        print("---|---|---|---|---|---|---")
         for name, (model, data, training) in SETUPS.items():
-            cfg = config.validate({"schedule": make("constant", learning_rate=1e-3), "model": model, "data": data,
-                                   "training": training})
-            times = {False: [], True: []}
+            cfgs = [config.validate({"schedule": make("constant", learning_rate=1e-3), "model": model, "data": data,
+                                     "training": {**training, "seed": seed}}) for seed in (0, 1)]
+            times = {(kind, inside): [] for kind in KINDS for inside in (False, True)}
             for r in range(args.rounds + 1):
                 for inside in ((False, True) if r % 2 else (True, False)):
-                    seconds = timed(cfg, store, inside)
-                    if r:  # round 0 traces the graphs
-                        times[inside].append(seconds)
-            off, on = statistics.median(times[False]), statistics.median(times[True])
-            ratios = [b / a for a, b in zip(times[False], times[True])]
-            interval = "(one round)"
-            if len(ratios) > 1:
-                low, high = bootstrap((ratios,), np.median, method="percentile", rng=0).confidence_interval
-                interval = f"{low:.3f}-{high:.3f}"
-            print(f"{name} | {off:.3f} | {on:.3f} | {on / off:.3f} | {statistics.median(ratios):.3f} | {interval}",
-                  flush=True)
+                    # A config's first run in the worker (its graph traced and optimised), then the
+                    # same config with another seed (train keeps the model: the graph is reused).
+                    for kind, cfg in zip(KINDS, cfgs):
+                        seconds = timed(cfg, store, inside)
+                        if r:  # round 0 traces the graphs that every run shares
+                            times[kind, inside].append(seconds)
+                    train.forget()
+            for kind in KINDS:
+                print(f"{name} | {kind} | {summary(times[kind, False], times[kind, True])}", flush=True)
+
+
+KINDS = ("first", "another seed")
+
+
+def summary(off: list, on: list) -> str:
+    ratios = [b / a for a, b in zip(off, on)]
+    interval = "(one round)"
+    if len(ratios) > 1:
+        low, high = bootstrap((ratios,), np.median, method="percentile", rng=0).confidence_interval
+        interval = f"{low:.3f}-{high:.3f}"
+    m_off, m_on = statistics.median(off), statistics.median(on)
+    return f"{m_off:.3f} | {m_on:.3f} | {m_on / m_off:.3f} | {statistics.median(ratios):.3f} | {interval}"
 
 
 if __name__ == "__main__":

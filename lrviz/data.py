@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import math
 import os
 from contextlib import closing
@@ -41,6 +42,14 @@ class Data:
     y_val: np.ndarray
     task: str                   # binary, multiclass or regression
     n_classes: int              # 0 for regression
+
+    def digest(self) -> str:
+        """What tells these data from others: a file of the same name may have changed."""
+        h = hashlib.blake2b(f"{self.task} {self.n_classes}".encode())
+        for a in (self.X_train, self.y_train, self.X_val, self.y_val):
+            h.update(f"{a.dtype} {a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
 
 
 @dataclass(frozen=True)

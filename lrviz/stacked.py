@@ -33,7 +33,7 @@ from .executor import block_key
 from .schedules import keras_learning_rate
 from .inside import WIDTH as INSIDE_WIDTH
 from .inside import Inside, row_floats
-from .train import Ledger, Outcome, Watch, chunk_size, correction_of, view_grid
+from .train import Ledger, Outcome, Watch, chunk_size, correction_of, forget, view_grid
 
 
 class Replicas(keras.optimizers.schedules.LearningRateSchedule):
@@ -264,7 +264,7 @@ def run(cfgs: list[dict], sinks: list, stops: list, on_start=None) -> list[Outco
 
 
 def _run(cfgs, sinks, stops, on_start):
-    keras.backend.clear_session(free_memory=False)  # as train.run
+    forget()  # as train.run does for a new model
     first = cfgs[0]
     data = datamod.load(first["data"])
     if on_start:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import sys
@@ -367,18 +368,12 @@ def run(cfg: dict, sink, stop=None, on_start=None, inside: bool = True) -> Outco
     for schedule-free AdamW. stop: anything with is_set(). on_start(metric name) once the data
     is loaded. inside: record lrviz.inside's measures (off only to measure what they cost). A
     bad dataset raises ConfigError."""
-    # Drop the last run's graphs. Without the full garbage collection it adds (~0.2 s a run);
-    # Python's own collector and the pool's recycling of a grown worker keep memory bounded.
-    keras.backend.clear_session(free_memory=False)
     data = datamod.load(cfg["data"])
     if on_start:
         on_start(modelmod.metric_name(data.task))
-    model, callbacks = modelmod.build(cfg, data, cls=Recorder, jit_compile=False)
     batch = cfg["training"]["batch_size"]
     spe = batches(len(data.X_train), batch)
-    recorded = row_floats([int(np.prod(v.shape)) for v in model.trainable_variables]) if inside else 0
-    chunk = chunk_size(model.count_params(), batch, spe, recorded)
-    model.attach(data, batch, cfg["training"]["seed"], chunk, inside)
+    model, callbacks, chunk = _model(cfg, data, inside)
     family = FAMILIES[family_id(cfg["schedule"])]
     ledger = Ledger(sink, stop, family.stop_factor(params_of(cfg["schedule"])) if family.stop_factor else None,
                     correction_of(cfg))
@@ -388,8 +383,51 @@ def run(cfg: dict, sink, stop=None, on_start=None, inside: bool = True) -> Outco
         model.fit(ticks, epochs=cfg["training"]["epochs"], steps_per_epoch=math.ceil(spe / chunk),
                   callbacks=[_EpochOrder(), watch, *callbacks], shuffle=False, verbose=0)
     except Exception as exc:  # a callback's own error (e.g. ReduceLROnPlateau with a schedule)
+        forget()
         return Outcome("failed", f"{exc.__class__.__name__}: {exc}", ledger.steps, ledger.epochs)
     return ledger.outcome()
+
+
+_kept: dict = {}  # the last run's model, by what its graph was traced for (_model)
+
+
+def _model(cfg: dict, data: datamod.Data, inside: bool) -> tuple[Recorder, list, int]:
+    """(the run's model, attached, at its initial weights; the schedule's callbacks; its chunk).
+
+    Keras traces and optimises each new model's train step anew: about 0.3 s of a default run
+    of 0.8 s. A run whose config differs from the last one here only by its seed would get the
+    very same graph (the same data, schedule, optimizer and chunk), so it gets the last model
+    back: its weights set to this seed's initial ones, its optimizer's variables (step, rate,
+    moments) to those of a new optimizer built on them, its batch order to this seed's. Its
+    numbers are those of a new model (tests/test_training.py)."""
+    weights = modelmod.initial_weights(cfg, data)
+    sizes = [a.size for layer in weights for a in layer]
+    batch = cfg["training"]["batch_size"]
+    chunk = chunk_size(sum(sizes), batch, batches(len(data.X_train), batch), row_floats(sizes) if inside else 0)
+    key = (json.dumps({**cfg, "training": {**cfg["training"], "seed": None}}, sort_keys=True),
+           data.digest(), inside, chunk)
+    model = _kept.get(key)
+    if model is None:
+        forget()
+        model, callbacks = modelmod.build(cfg, data, cls=Recorder, jit_compile=False)
+        model.attach(data, batch, cfg["training"]["seed"], chunk, inside)
+        _kept[key] = model
+        return model, callbacks, chunk
+    model.set_weights([a for layer in weights for a in layer])
+    fresh, callbacks = modelmod.optimizer(cfg)
+    fresh.build(model.trainable_variables)
+    for mine, new in zip(model.optimizer.variables, fresh.variables, strict=True):
+        mine.assign(new)
+    model.feed.seed = cfg["training"]["seed"]
+    return model, callbacks, chunk
+
+
+def forget() -> None:
+    """Drop the last run's model and graphs: the next run builds its own. Without the full
+    garbage collection clear_session adds (~0.2 s a run); Python's own collector and the pool's
+    recycling of a grown worker keep memory bounded."""
+    _kept.clear()
+    keras.backend.clear_session(free_memory=False)
 
 
 def warm_up() -> None:

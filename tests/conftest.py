@@ -1,6 +1,7 @@
 """Shared test setup: no test writes into the repository's runs/ folder, and TensorFlow's
 C++ logging stays quiet."""
 import os
+import sys
 import tempfile
 
 import pytest
@@ -8,6 +9,15 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if "LRVIZ_HOME" not in os.environ:
     os.environ["LRVIZ_HOME"] = tempfile.mkdtemp(prefix="lrviz-tests-")
+
+
+@pytest.fixture(autouse=True)
+def fresh_model():
+    """Each test's first run builds its own model (lrviz.train keeps the last one for a run that
+    differs only by its seed): a test that watches the build sees it."""
+    train = sys.modules.get("lrviz.train")
+    if train:
+        train.forget()
 
 
 @pytest.fixture

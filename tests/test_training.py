@@ -75,6 +75,50 @@ def test_same_config_same_curves():
     assert [s[3] for s in other[1]] != [s[3] for s in first[1]]
 
 
+REUSED = {  # each kind of state a kept model must start again from
+    "Adam and a Keras schedule": {"schedule": SCHEDULES["ExponentialDecay"]},
+    "schedule-free AdamW": {"schedule": SCHEDULES["constant"],
+                            "optimizer": {"class_name": "ScheduleFreeAdamW", "config": {"warmup_steps": 3}}},
+    "a rate a callback halves": {"schedule": make("reduce_lr_on_plateau", initial_learning_rate=0.01, factor=0.5,
+                                                  patience=1, min_delta=100.0)},
+}
+
+
+@pytest.mark.parametrize("sections", REUSED.values(), ids=list(REUSED))
+def test_a_run_that_differs_only_by_its_seed_trains_the_last_model_again_as_a_new_one_would(sections, monkeypatch):
+    from lrviz import model as modelmod
+
+    built, build = [], modelmod.build
+    monkeypatch.setattr(modelmod, "build", lambda *a, **kw: built.append(a[0]) or build(*a, **kw))
+    seeded = [cfg_for(epochs=3, training={"epochs": 3, "seed": seed}, **sections) for seed in (1, 0)]
+    new, _, again = collect(seeded[0]), collect(seeded[1]), collect(seeded[0])
+    assert len(built) == 1  # the later runs trained the first one's model (its graph traced once)
+    assert new[0].status == again[0].status == "done"
+    for kind in (1, 2):
+        np.testing.assert_array_equal(np.array(without_wall_time(new[kind]), dtype=float),
+                                      np.array(without_wall_time(again[kind]), dtype=float))
+
+
+def test_a_run_leaves_tensorflows_cache_of_instantiated_graphs_alone(monkeypatch):
+    # Setting TensorFlow's seed empties it: a kept model's next call would optimise its graph anew.
+    import tensorflow as tf
+
+    seeds = []
+    monkeypatch.setattr(tf.random, "set_seed", seeds.append)
+    collect(cfg_for(SCHEDULES["constant"], epochs=2))
+    assert seeds == []
+
+
+def test_a_run_with_another_schedule_builds_its_own_model(monkeypatch):
+    from lrviz import model as modelmod
+
+    built, build = [], modelmod.build
+    monkeypatch.setattr(modelmod, "build", lambda *a, **kw: built.append(a[0]) or build(*a, **kw))
+    collect(cfg_for(SCHEDULES["constant"], epochs=2))
+    collect(cfg_for(make("constant", learning_rate=0.004), epochs=2))
+    assert len(built) == 2
+
+
 def test_rows_have_the_stores_columns():
     _, steps, epochs = collect(cfg_for(SCHEDULES["constant"], epochs=2))
     assert {len(s) for s in steps} == {len(STEP_COLUMNS)} and {len(e) for e in epochs} == {len(EPOCH_COLUMNS)}
