@@ -153,7 +153,7 @@ def speed(rounds: int, epochs: int) -> dict[str, float]:
     times = {name: [] for name in METHODS}
     for _ in range(rounds):
         for name, method in METHODS.items():
-            keras.backend.clear_session()
+            train.forget()  # each method builds its model anew (train.run would train its last one again)
             times[name] += method(cfg, d)[WARMUP:]
     return {name: 1000 * statistics.median(t) for name, t in times.items()}
 

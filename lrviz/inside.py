@@ -159,8 +159,8 @@ def _row(weights, gradients, marks, strides, k: int):
     return tf.concat([tf.reshape(t, [-1]) for t in first + grads + numbers], axis=0)  # copies at memcpy speed
 
 
-# These two are traced once per worker and model shape, not once per run: every run traces its train step anew, and
-# tracing these ops cost more than running them in a 1,000-step run (docs/benchmarks.md).
+# These two are traced once per worker and model shape, not once per run: a run of a new config traces its train step
+# anew, and tracing these ops cost more than running them in a 1,000-step run (docs/benchmarks.md).
 @tf.function(autograph=False)
 def _measures(stacked, small, steps_kept, layer_of_big, index, n: int, g: int, big: int, k: int):
     rows = tf.reshape(stacked, [-1, n + g + 4 * big, k])  # K last, as each variable holds it

@@ -47,7 +47,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-tf.get_logger().setLevel("ERROR")  # every run traces new functions: retracing notices are noise
+tf.get_logger().setLevel("ERROR")  # a new config traces new functions: retracing notices are noise
 
 try:  # small models run fastest on one thread, and workers share the cores side by side
     tf.config.threading.set_intra_op_parallelism_threads(1)
