@@ -8,7 +8,7 @@ traces and optimises its graph) and for a run of the same config with another se
 reuses it: train._model). On a shared machine the interval, not one ratio,
 says whether a setup is within the 10 % target.
 
-    python benchmarks/bench_inside.py [--rounds N]
+    python benchmarks/bench_inside.py [--rounds N] [--only TEXT]
 """
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def timed(cfg: dict, store: Store, inside: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", default="", help="only the setups whose names contain this text")
     args = parser.parse_args()
     train.warm_up()  # as a worker starts (lrviz.worker): TensorFlow's objects frozen, full collections cheap
     gc.collect()
@@ -63,6 +64,8 @@ def main() -> None:
         print("setup | run | off (s) | on (s) | on / off | median of rounds' on / off | its 95 % interval")
         print("---|---|---|---|---|---|---")
         for name, (model, data, training) in SETUPS.items():
+            if args.only not in name:
+                continue
             cfgs = [config.validate({"schedule": make("constant", learning_rate=1e-3), "model": model, "data": data,
                                      "training": {**training, "seed": seed}}) for seed in (0, 1)]
             times = {(kind, inside): [] for kind in KINDS for inside in (False, True)}

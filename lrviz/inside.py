@@ -10,7 +10,8 @@ of the step alone and is computed outside the graph (adam.bias_correction).
 Variables come with the run (replica) as their last axis, K runs at once (lrviz.stacked); a run
 alone is K = 1. At each step the graph writes the weights and the gradients, flat, as one row
 of a TensorArray (a variable over LIMIT weights: four numbers measured in the step and an even
-sample of its steps); the measures are computed once per graph call, for all its steps at once.
+sample of its steps, its share of the quantiles'); the measures are computed once per graph
+call, for all its steps at once.
 A small model's step costs op dispatch more than arithmetic: this adds a few ops to each step,
 not the forty that measuring there would; a big one's costs memory traffic, which measuring its
 big variables in the step bounds to one copy and a few passes (docs/benchmarks.md).
@@ -27,16 +28,18 @@ from .store import INSIDE_COLUMNS, MAX_LAYERS
 QUANTILES = (0.5, 0.9)
 SAMPLE = 2048  # parameters the quantiles are taken over at most: selecting in millions at every
 # step would cost more than the step
-LIMIT = 4096  # a variable's weights a row holds at most (per run): a bigger one is measured in
-# the step and lends an even sample of its steps to the quantiles (Inside)
+LIMIT = 1024  # a variable of more weights is "big": measured in the step, its row holding only its
+# share of the quantiles' sample (as cheap as copying 64-64-64's 4,096-weight kernels whole into
+# every row, in a fifth of the row)
 WIDTH = len(INSIDE_COLUMNS) - 1  # what the graph records: every column but the bias correction
 MEMORY = 256 * 2**20  # bytes a graph call's record may take, with the copies its measures make
 
 
 def row_floats(sizes: list[int]) -> int:
     """Floats a step records at most for one run whose variables have these sizes: a small
-    variable's weights and gradient, a big one's kept steps (at most LIMIT) and four numbers."""
-    return sum(2 * m if m <= LIMIT else LIMIT + 4 for m in sizes)
+    variable's weights and gradient, a big one's kept steps (at most four times its share of
+    SAMPLE: _stride) and four numbers."""
+    return sum(2 * m if m <= LIMIT else min(m, 4 * SAMPLE) + 4 for m in sizes)
 
 
 def chunk_cap(floats: int) -> int:
@@ -56,7 +59,7 @@ class Inside:
     row of a variable that the graph reads afterwards copies the whole variable at every step.)
 
     A variable of more than LIMIT weights is "big": its row holds, rather than its weights and
-    gradient, every s-th weight's step Δθ (at most LIMIT, for the quantiles' sample) and four
+    gradient, every s-th weight's step Δθ (its share of the quantiles' sample) and four
     exact numbers computed in the step: its gradient's norm, ‖Δθ‖, ‖θ‖ before the update and
     the largest |Δθ|. Copying a big variable at every step and measuring it once per call would
     cost its bytes many times over; this costs one copy and a few passes (docs/benchmarks.md)."""
@@ -64,36 +67,50 @@ class Inside:
     def __init__(self, layers: list[list], k: int | None = None):
         if len(layers) > MAX_LAYERS:
             raise ValueError(f"at most {MAX_LAYERS} layers are recorded, not {len(layers)}")
-        self.k, self.layers = k or 1, len(layers)
+        self.k, self.alone, self.layers = k or 1, k is None, len(layers)
         self.variables = [v for vs in layers for v in vs]
         self.sizes = sizes = [int(np.prod(v.shape)) // self.k for v in self.variables]
         # A big variable keeps every s-th step (flat, row-major): a strided slice, cheaper than
         # a gather. s shares no factor with the rows' length where it can, so that the kept steps
         # reach every unit of the layer.
-        self.strides = [None if m <= LIMIT else _stride(m, int(v.shape[-1 if k is None else -2]))
-                        for v, m in zip(self.variables, sizes)]
+        counts = _shares(sizes)
+        self.strides = [None if m <= LIMIT else _stride(m, c, int(v.shape[-1 if k is None else -2]))
+                        for v, m, c in zip(self.variables, sizes, counts)]
         big = [s is not None for s in self.strides]
         kept = [m if s is None else -(-m // s) for m, s in zip(sizes, self.strides)]
-        self.n = sum(kept)  # a row's weights (or a big variable's kept steps), then gradients,
-        self.g = sum(m for m, b in zip(sizes, big) if not b)  # then a big variable's four numbers
+        # A row: the small variables' weights (n), their gradients (n), the big ones' kept steps,
+        # their four numbers each. The measures' passes touch only the small variables' entries;
+        # a big one's kept steps only lend the quantiles their share.
+        self.n = sum(m for m, b in zip(kept, big) if not b)
+        self.kept = sum(m for m, b in zip(kept, big) if b)
         self.big = sum(big)
         layer_of = np.repeat(np.arange(self.layers), [len(vs) for vs in layers])
-        # Matmuls sum each layer: its entries in a row (_measures zeroes a big variable's), its big
-        # variables' numbers.
-        self.small = tf.constant(np.eye(self.layers, dtype=np.float32)[np.repeat(layer_of, kept)])
-        self.steps_kept = tf.constant(np.repeat(big, kept)[:, None])  # [n, 1]: entries that are a step
-        self.layer_of_big = tf.constant(np.eye(self.layers, dtype=np.float32)[layer_of[big]].reshape(-1, self.layers))
-        index = _quantile_index(sizes, kept, np.random.default_rng(0))  # the same alone and side by side
-        self.sample = self.n if index is None else len(index)
-        self.index = None if index is None else tf.constant(index)
+        one_hot = np.eye(self.layers, dtype=np.float32)
+        # Matmuls sum each layer: its small variables' entries, its big variables' numbers.
+        self.small = tf.constant(one_hot[np.repeat(layer_of[~np.asarray(big)], [m for m, b in zip(kept, big) if not b])]
+                                 .reshape(-1, self.layers))
+        self.layer_of_big = tf.constant(one_hot[layer_of[big]].reshape(-1, self.layers))
+        # The quantiles' sample, the same alone and side by side: where in the variables' kept
+        # entries (index, in the variables' order), then where those are in a row's small weights
+        # and in its big variables' kept steps.
+        self.index = _quantile_index(counts, kept, np.random.default_rng(0), sum(sizes) <= SAMPLE)
+        self.sample = sum(kept) if self.index is None else len(self.index)
+        self.picks = (None, None)
+        if self.index is not None:
+            ends, places = [0, self.n], []  # the two parts laid end to end
+            for m, b in zip(kept, big):
+                places.append(ends[b] + np.arange(m))
+                ends[b] += m
+            at = np.concatenate(places)[self.index].astype(np.int32)
+            self.picks = (tf.constant(at[at < self.n]), tf.constant(at[at >= self.n] - self.n))
 
     def begin(self):
         """The loop's state before its first step: a TensorArray of flat rows, the first holding
         the weights before the step (zeros for the rest). One loop variable: each one adds
         control-flow ops to every iteration."""
         trail = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
-                               element_shape=[(self.n + self.g + 4 * self.big) * self.k])
-        return trail.write(0, _row([v.value for v in self.variables], None, None, self.strides, self.k))
+                               element_shape=[(2 * self.n + self.kept + 4 * self.big) * self.k])
+        return trail.write(0, _row([v.value for v in self.variables], None, None, self.strides, self.k, self.alone))
 
     def mark(self) -> list:
         """Before an update: the big variables' values, read now (the update then copies them)."""
@@ -102,86 +119,95 @@ class Inside:
     def step(self, i, state, grads: list, marks: list):
         """After update i of the call: its weights, its gradients (in self.variables' order) and
         what mark() gave before it."""
-        return state.write(i + 1, _row([v.value for v in self.variables], grads, marks, self.strides, self.k))
+        return state.write(i + 1, _row([v.value for v in self.variables], grads, marks, self.strides, self.k,
+                                        self.alone))
 
     def measures(self, state) -> tuple[tf.Tensor, tf.Tensor]:
         """([steps, K, WIDTH]: each step's grad_norm, its largest step and per layer its ratio,
         NaN for the quantiles and for layers the model does not have; [steps, K, sample]: the
         steps |Δθ| the quantiles are taken over, on the host (with_quantiles)."""
-        return _measures(state.stack(), self.small, self.steps_kept, self.layer_of_big, self.index,
-                         self.n, self.g, self.big, self.k)
+        return _measures(state.stack(), self.small, self.layer_of_big, *self.picks, self.n, self.kept, self.big,
+                         self.k)
 
 
-def _stride(size: int, width: int) -> int:
-    """The smallest stride that keeps at most LIMIT of `size` weights and shares no factor with
-    `width`, the length of the variable's rows; if only a stride over twice that would, the
-    smallest (then the kept weights lie in a fraction of the units, rather than too few kept)."""
-    least = -(-size // LIMIT)
-    return next((s for s in range(least, 2 * least + 1) if math.gcd(s, width) == 1), least)
-
-
-def _quantile_index(sizes, kept, rng):
-    """Where in a row's weights the quantiles' sample is, or None for all of them (SAMPLE or
-    fewer parameters): each variable's share of the parameters, drawn from its kept entries."""
+def _shares(sizes: list[int]) -> np.ndarray:
+    """How many of each variable's parameters the quantiles are taken over: all of them in a
+    model of SAMPLE or fewer, else SAMPLE in all, each variable in its share."""
     total = sum(sizes)
     if total <= SAMPLE:
-        return None
+        return np.asarray(sizes)
     share = SAMPLE * np.asarray(sizes) / total
     counts = np.floor(share).astype(int)  # then one more for the largest remainders: SAMPLE in all
     counts[np.argsort(counts - share)[:SAMPLE - counts.sum()]] += 1
+    return counts
+
+
+def _stride(size: int, count: int, width: int) -> int:
+    """The largest stride that keeps at least `count` of `size` weights (one at least), among
+    those that share no factor with `width`, the length of the variable's rows, down to half of
+    it (at most four times the count kept); else the largest (the kept weights then lie in a
+    fraction of the units)."""
+    most = max(1, size // max(count, 1))
+    return next((s for s in range(most, max(most // 2, 1) - 1, -1) if math.gcd(s, width) == 1), most)
+
+
+def _quantile_index(counts, kept, rng, everything: bool):
+    """Where in a row's weights the quantiles' sample is, or None for all of them: each
+    variable's count drawn from its kept entries."""
+    if everything:
+        return None
     starts = np.cumsum([0, *kept[:-1]])
     return np.concatenate([start + np.sort(rng.choice(c, min(c, count), replace=False))
                            for start, count, c in zip(starts, counts, kept)]).astype(np.int32)
 
 
 @tf.function(autograph=False)
-def _row(weights, gradients, marks, strides, k: int):
-    """One step's row: each small variable's weights, each big one's kept steps; each small
-    one's gradient; each big one's gradient norm, ‖Δθ‖, ‖θ‖ before and largest |Δθ| (zeros
-    without gradients, before the first step). A function: its ops are traced once, not at
-    every run."""
-    flat = lambda t: tf.reshape(t, [-1, k])  # noqa: E731  K last
-    first, grads, numbers = [], [], []
+def _row(weights, gradients, marks, strides, k: int, alone: bool):
+    """One step's row: each small variable's weights, then its gradient; each big one's kept
+    steps, then its gradient norm, ‖Δθ‖, ‖θ‖ before and largest |Δθ| (zeros without gradients,
+    before the first step). A function: its ops are traced once, not at every run."""
+    small, grads, steps, numbers = [], [], [], []
     for i, (w, s) in enumerate(zip(weights, strides)):
+        axes = None if alone else list(range(len(w.shape) - 1))  # each replica's own (K last)
         if s is None:
-            first.append(w)
+            small.append(w)
             grads.append(tf.zeros_like(w) if gradients is None else gradients[i])
         elif gradients is None:
-            first.append(tf.zeros_like(flat(w)[::s]))
+            steps.append(tf.zeros_like(tf.reshape(w, [-1, k])[::s]))
             numbers.append(tf.zeros([4, k]))
         else:
-            delta = flat(w) - flat(marks[i])
-            first.append(delta[::s])
-            numbers.append(tf.stack([tf.math.reduce_euclidean_norm(flat(gradients[i]), axis=0),
-                                     tf.math.reduce_euclidean_norm(delta, axis=0),
-                                     tf.math.reduce_euclidean_norm(flat(marks[i]), axis=0),
-                                     tf.reduce_max(tf.abs(delta), axis=0)]))
-    return tf.concat([tf.reshape(t, [-1]) for t in first + grads + numbers], axis=0)  # copies at memcpy speed
+            delta = w - marks[i]
+            steps.append(tf.reshape(delta, [-1, k])[::s])
+            numbers.append(tf.stack([tf.math.reduce_euclidean_norm(gradients[i], axis=axes),
+                                     tf.math.reduce_euclidean_norm(delta, axis=axes),
+                                     tf.math.reduce_euclidean_norm(marks[i], axis=axes),
+                                     tf.reduce_max(tf.abs(delta), axis=axes)]))
+    return tf.concat([tf.reshape(t, [-1]) for t in small + grads + steps + numbers], axis=0)  # memcpy speed
 
 
 # These two are traced once per worker and model shape, not once per run: a run of a new config traces its train step
 # anew, and tracing these ops cost more than running them in a 1,000-step run (docs/benchmarks.md).
 @tf.function(autograph=False)
-def _measures(stacked, small, steps_kept, layer_of_big, index, n: int, g: int, big: int, k: int):
-    rows = tf.reshape(stacked, [-1, n + g + 4 * big, k])  # K last, as each variable holds it
+def _measures(stacked, small, layer_of_big, pick_small, pick_big, n: int, kept: int, big: int, k: int):
+    rows = tf.reshape(stacked, [-1, 2 * n + kept + 4 * big, k])  # K last, as each variable holds it
     weights = rows[:, :n]
-    delta = tf.where(steps_kept, weights[1:], weights[1:] - weights[:-1])  # [steps, n, K]
-    numbers = tf.reshape(rows[1:, n + g:], [tf.shape(rows)[0] - 1, big, 4, k])  # [steps, big, 4, K]
+    delta = weights[1:] - weights[:-1]  # [steps, n, K]
+    steps = rows[1:, 2 * n:2 * n + kept]  # the big variables' kept steps
+    numbers = tf.reshape(rows[1:, 2 * n + kept:], [tf.shape(rows)[0] - 1, big, 4, k])  # [steps, big, 4, K]
     # Each layer's sums of squares, of the update and of the weights before it: a matmul for the
     # small variables, one for the big ones' norms ([steps, K, layers]).
-    # (A big variable's entries are zeroed, not weighted by zero: a step that overflowed there
-    # would make 0 × inf = NaN of every layer.)
-    sums = [tf.matmul(tf.transpose(tf.square(tf.where(steps_kept, 0.0, x)), [0, 2, 1]), small) +
+    sums = [tf.matmul(tf.transpose(tf.square(x), [0, 2, 1]), small) +
             tf.matmul(tf.transpose(tf.square(numbers[:, :, j]), [0, 2, 1]), layer_of_big)
             for x, j in ((delta, 1), (weights[:-1], 2))]
     ratios = tf.unstack(tf.sqrt(sums[0] / sums[1]), axis=2)  # each [steps, K]
-    size = tf.abs(delta)
-    largest = tf.maximum(tf.reduce_max(size, axis=1), tf.reduce_max(numbers[:, :, 3], axis=1))
-    grad_norm = tf.sqrt(tf.reduce_sum(tf.square(rows[1:, n:n + g]), axis=1) +
+    largest = tf.maximum(tf.reduce_max(tf.abs(delta), axis=1), tf.reduce_max(numbers[:, :, 3], axis=1))
+    grad_norm = tf.sqrt(tf.reduce_sum(tf.square(rows[1:, n:2 * n]), axis=1) +
                         tf.reduce_sum(tf.square(numbers[:, :, 0]), axis=1))
     nan = tf.fill(tf.shape(largest), np.float32(np.nan))
     columns = [grad_norm, *[nan] * len(QUANTILES), largest, *ratios, *[nan] * (MAX_LAYERS - len(ratios))]
-    sample = size if index is None else tf.gather(size, index, axis=1)
+    if pick_small is not None:
+        delta, steps = tf.gather(delta, pick_small, axis=1), tf.gather(steps, pick_big, axis=1)
+    sample = tf.abs(tf.concat([delta, steps], axis=1))
     return tf.stack(columns, axis=2), tf.transpose(sample, [0, 2, 1])
 
 

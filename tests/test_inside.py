@@ -46,9 +46,11 @@ def one_step(cfg, after: int = 0):
     return before, after, grads, row, len(model.layers), model.inside
 
 
+@pytest.mark.parametrize("units", [(16, 16), (32, 40)], ids=["small variables", "a big one, all in the sample"])
 @pytest.mark.parametrize("optimizer", [None, SF], ids=["Adam", "schedule-free AdamW"])
-def test_each_measure_is_numpys_from_the_weights_and_kerass_gradient(optimizer):
-    before, after, grads, row, layers, _ = one_step(cfg_of(optimizer))
+def test_each_measure_is_numpys_from_the_weights_and_kerass_gradient(optimizer, units):
+    before, after, grads, row, layers, inside = one_step(cfg_of(optimizer, units))
+    assert (inside.big, inside.index) == ((0, None) if units == (16, 16) else (1, None))  # 32 × 40 > LIMIT
     delta = [a - b for a, b in zip(after, before)]
     steps = np.abs(np.concatenate([d.ravel() for d in delta]))
     grad_norm = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads))
@@ -169,10 +171,11 @@ def test_the_quantiles_are_numpys_and_a_padded_block_leaves_its_padding_out(size
 
 
 def test_a_graph_call_records_no_more_steps_than_its_memory_allows():
-    from lrviz.inside import LIMIT, MEMORY, chunk_cap, row_floats
+    from lrviz.inside import LIMIT, MEMORY, SAMPLE, chunk_cap, row_floats
 
     assert row_floats([256, 16]) == 2 * (256 + 16)  # small variables: weights and gradients whole
-    assert row_floats([10 * LIMIT]) == LIMIT + 4  # a big one: its kept steps at most, four numbers
+    assert row_floats([2 * LIMIT]) == 2 * LIMIT + 4  # a big one: its kept steps at most, four numbers
+    assert row_floats([100 * LIMIT]) == 4 * SAMPLE + 4  # at most four times its share of the sample
     million = 1_000_000
     assert train.chunk_size(10, 1, 10_000, million) == chunk_cap(million) == 15
     assert (chunk_cap(million) + 1) * million * 4 * 4 <= MEMORY  # the floats, copied ~4 times
@@ -180,13 +183,18 @@ def test_a_graph_call_records_no_more_steps_than_its_memory_allows():
     assert train.chunk_size(337, 32, 50, 674) == 50  # a small model: the whole epoch
 
 
-def test_a_big_variables_stride_keeps_at_most_the_limit_and_reaches_every_unit_where_it_can():
-    from lrviz.inside import LIMIT, _stride
+def test_a_big_variables_stride_keeps_its_share_of_the_sample_and_reaches_every_unit_where_it_can():
+    from lrviz.inside import _stride
 
-    assert _stride(8192, 128) == 3 and _stride(1024 * 1024, 1024) == 257  # the least coprime with the row
-    assert _stride(64 * 96, 96) == 2  # 2, 3 and 4 share factors with 96: the least, not fewer kept
-    for size, width in ((8192, 128), (64 * 96, 96), (1024 * 1024, 1024), (4097, 4097)):
-        assert -(-size // _stride(size, width)) <= LIMIT
+    assert _stride(8192, 1900, 128) == 3  # 4 would keep 2,048 but shares a factor with the row: 3 does not
+    assert _stride(1024 * 1024, 1900, 1024) == 551  # the largest that keeps 1,900 (1024² // 1900) is odd
+    assert _stride(64 * 96, 2048, 96) == 1  # 3 and 2 share factors with 96: every weight, not a third of the units
+    assert _stride(4096, 0, 64) == 4095  # no share: one weight kept at least (4,096 shares a factor)
+    for size in (1025, 4096, 8192, 64 * 96, 1024 * 1024):
+        for width in (2, 64, 96, 128, 1024):
+            for count in (1, 100, 985, 2048):
+                kept = -(-size // _stride(size, count, width))
+                assert min(count, size) <= kept <= min(4 * count, size)
 
 
 def test_a_big_layer_is_measured_exactly_and_lends_every_sth_step_to_the_quantiles():
@@ -194,7 +202,7 @@ def test_a_big_layer_is_measured_exactly_and_lends_every_sth_step_to_the_quantil
 
     before, after, grads, row, layers, inside = one_step(cfg_of(units=(64, 128), samples=2000), after=30)
     sizes = [b.size for b in before]
-    assert inside.n + inside.g + 4 * inside.big <= row_floats(inside.sizes)
+    assert 2 * inside.n + inside.kept + 4 * inside.big <= row_floats(inside.sizes)
     assert inside.strides == [None, None, 3, None, None, None]  # 8,192 > LIMIT; 2 divides 128, 3 does not
     assert [m > LIMIT for m in sizes] == [False, False, True, False, False, False]
     delta = [(a - b).astype(np.float64) for a, b in zip(after, before)]
@@ -206,7 +214,7 @@ def test_a_big_layer_is_measured_exactly_and_lends_every_sth_step_to_the_quantil
     # The quantiles' sample: each variable in its share of all the parameters, a big one's from its kept steps.
     kept = [np.abs(np.ravel(d)[::s or 1]) for d, s in zip(delta, inside.strides)]
     steps = np.concatenate(kept)
-    index = inside.index.numpy()
+    index = inside.index
     np.testing.assert_allclose(row[1:3], np.quantile(steps[index], (0.5, 0.9)), rtol=2e-5)
     # The quantiles' sample: each variable in its share of all the parameters.
     share = np.bincount(np.searchsorted(np.cumsum([len(k) for k in kept]), index, side="right"), minlength=6)
