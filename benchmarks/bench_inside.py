@@ -8,12 +8,18 @@ traces and optimises its graph) and for a run of the same config with another se
 reuses it: train._model). On a shared machine the interval, not one ratio,
 says whether a setup is within the 10 % target.
 
-    python benchmarks/bench_inside.py [--rounds N] [--only TEXT]
+--calls N times the train graph alone instead: one model recording and one not, built once,
+their graph calls (each a whole epoch of steps) interleaved N times in random order; the
+median call on / off, with each one's quartiles. Steadier than whole runs (a slow spell lasts
+longer than a call), it leaves out what a run adds around its graph.
+
+    python benchmarks/bench_inside.py [--rounds N] [--only TEXT] [--calls N]
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import random
 import statistics
 import sys
 import tempfile
@@ -25,6 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lrviz import config, train  # noqa: E402  (train first: it sets TensorFlow's threads)
+from lrviz import data as datamod  # noqa: E402
+from lrviz import model as modelmod  # noqa: E402
+from lrviz.inside import row_floats  # noqa: E402
 from lrviz.schedules import make  # noqa: E402
 from lrviz.store import Store  # noqa: E402
 from lrviz.worker import StoreSink  # noqa: E402
@@ -55,7 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default="", help="only the setups whose names contain this text")
+    parser.add_argument("--calls", type=int, default=0, help="time this many graph calls each, not whole runs")
     args = parser.parse_args()
+    if args.calls:
+        return per_call(args.calls, args.only)
     train.warm_up()  # as a worker starts (lrviz.worker): TensorFlow's objects frozen, full collections cheap
     gc.collect()
     gc.freeze()
@@ -83,6 +95,43 @@ def main() -> None:
 
 
 KINDS = ("first", "another seed")
+
+
+def per_call(calls: int, only: str) -> None:
+    import tensorflow as tf
+
+    print("setup | off (ms a call) | on (ms a call) | on / off | off's quartiles | on's quartiles")
+    print("---|---|---|---|---|---")
+    for name, (model, data, training) in SETUPS.items():
+        if only not in name:
+            continue
+        cfg = config.validate({"schedule": make("constant", learning_rate=1e-3), "model": model, "data": data,
+                               "training": training})
+        loaded = datamod.load(cfg["data"])
+        batch = cfg["training"]["batch_size"]
+        steps = config.batches(len(loaded.X_train), batch)
+        sizes = [a.size for layer in modelmod.initial_weights(cfg, loaded) for a in layer]
+        chunk = train.chunk_size(sum(sizes), batch, steps, row_floats(sizes))  # as a recording run's, for both
+        graphs = {}
+        for inside in (False, True):
+            built, _ = modelmod.build(cfg, loaded, cls=train.Recorder, jit_compile=False)
+            built.attach(loaded, batch, 0, chunk, inside)
+            built.make_train_function()
+            ticks = iter(tf.data.Dataset.from_tensors(0).repeat())
+            for _ in range(3):  # traced, optimised, warm
+                built.train_function(ticks)
+            graphs[inside] = (built, ticks)
+        gc.collect()
+        times = {False: [], True: []}
+        for _ in range(calls):
+            for inside in random.sample([False, True], 2):
+                built, ticks = graphs[inside]
+                t0 = time.perf_counter()
+                built.train_function(ticks)
+                times[inside].append(time.perf_counter() - t0)
+        off, on = (statistics.median(times[i]) for i in (False, True))
+        q = {i: "-".join(f"{x * 1e3:.2f}" for x in statistics.quantiles(times[i], n=4)[::2]) for i in (False, True)}
+        print(f"{name} | {off * 1e3:.2f} | {on * 1e3:.2f} | {on / off:.3f} | {q[False]} | {q[True]}", flush=True)
 
 
 def summary(off: list, on: list) -> str:

@@ -108,8 +108,9 @@ class Inside:
         """The loop's state before its first step: a TensorArray of flat rows, the first holding
         the weights before the step (zeros for the rest). One loop variable: each one adds
         control-flow ops to every iteration."""
+        width = 2 * self.n + self.kept + 4 * self.big
         trail = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
-                               element_shape=[(2 * self.n + self.kept + 4 * self.big) * self.k])
+                               element_shape=[width] if self.alone else [width, self.k])
         return trail.write(0, _row([v.value for v in self.variables], None, None, self.strides, self.k, self.alone))
 
     def mark(self) -> list:
@@ -165,24 +166,28 @@ def _quantile_index(counts, kept, rng, everything: bool):
 def _row(weights, gradients, marks, strides, k: int, alone: bool):
     """One step's row: each small variable's weights, then its gradient; each big one's kept
     steps, then its gradient norm, ‖Δθ‖, ‖θ‖ before and largest |Δθ| (zeros without gradients,
-    before the first step). A function: its ops are traced once, not at every run."""
+    before the first step). Flat ([entries], or [entries, K] side by side), reshaping only what
+    is not: each op costs about 1 µs a step, a reshape as much as a norm (docs/benchmarks.md).
+    A function: its ops are traced once, not at every run."""
+    shape = [-1] if alone else [-1, k]
+    flat = lambda t: t if t.shape.rank == len(shape) else tf.reshape(t, shape)  # noqa: E731
+    over = lambda t: None if alone else list(range(len(t.shape) - 1))  # noqa: E731  each replica (K last)
     small, grads, steps, numbers = [], [], [], []
     for i, (w, s) in enumerate(zip(weights, strides)):
-        axes = None if alone else list(range(len(w.shape) - 1))  # each replica's own (K last)
         if s is None:
             small.append(w)
             grads.append(tf.zeros_like(w) if gradients is None else gradients[i])
         elif gradients is None:
-            steps.append(tf.zeros_like(tf.reshape(w, [-1, k])[::s]))
-            numbers.append(tf.zeros([4, k]))
+            steps.append(tf.zeros_like(tf.reshape(w, shape)[::s]))
+            numbers.append(tf.zeros([4] if alone else [4, k]))
         else:
             delta = w - marks[i]
-            steps.append(tf.reshape(delta, [-1, k])[::s])
-            numbers.append(tf.stack([tf.math.reduce_euclidean_norm(gradients[i], axis=axes),
-                                     tf.math.reduce_euclidean_norm(delta, axis=axes),
-                                     tf.math.reduce_euclidean_norm(marks[i], axis=axes),
-                                     tf.reduce_max(tf.abs(delta), axis=axes)]))
-    return tf.concat([tf.reshape(t, [-1]) for t in small + grads + steps + numbers], axis=0)  # memcpy speed
+            steps.append(tf.reshape(delta, shape)[::s])
+            numbers.append(tf.stack([tf.math.reduce_euclidean_norm(gradients[i], axis=over(w)),
+                                     tf.math.reduce_euclidean_norm(delta, axis=over(w)),
+                                     tf.math.reduce_euclidean_norm(marks[i], axis=over(w)),
+                                     tf.reduce_max(tf.abs(delta), axis=over(w))]))
+    return tf.concat([flat(t) for t in small + grads + steps + numbers], axis=0)  # copies at memcpy speed
 
 
 # These two are traced once per worker and model shape, not once per run: a run of a new config traces its train step
