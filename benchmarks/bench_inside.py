@@ -66,11 +66,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="only the setups whose names contain this text")
     parser.add_argument("--calls", type=int, default=0, help="time this many graph calls each, not whole runs")
     args = parser.parse_args()
-    if args.calls:
-        return per_call(args.calls, args.only)
     train.warm_up()  # as a worker starts (lrviz.worker): TensorFlow's objects frozen, full collections cheap
     gc.collect()
     gc.freeze()
+    if args.calls:
+        return per_call(max(args.calls, 2), args.only)  # quartiles need two
     with tempfile.TemporaryDirectory() as home:
         store = Store(home)
         print("setup | run | off (s) | on (s) | on / off | median of rounds' on / off | its 95 % interval")
@@ -122,6 +122,7 @@ def per_call(calls: int, only: str) -> None:
                 built.train_function(ticks)
             graphs[inside] = (built, ticks)
         gc.collect()
+        gc.freeze()
         times = {False: [], True: []}
         for _ in range(calls):
             for inside in random.sample([False, True], 2):

@@ -38,7 +38,7 @@ MEMORY = 256 * 2**20  # bytes a graph call's record may take, with the copies it
 def row_floats(sizes: list[int]) -> int:
     """Floats a step records at most for one run whose variables have these sizes: a small
     variable's weights and gradient, a big one's kept steps (at most four times its share of
-    SAMPLE: _stride) and four numbers."""
+    SAMPLE, so at most 4 × SAMPLE: _stride) and four numbers."""
     return sum(2 * m if m <= LIMIT else min(m, 4 * SAMPLE) + 4 for m in sizes)
 
 
@@ -105,8 +105,8 @@ class Inside:
             self.picks = (tf.constant(at[at < self.n]), tf.constant(at[at >= self.n] - self.n))
 
     def begin(self):
-        """The loop's state before its first step: a TensorArray of flat rows, the first holding
-        the weights before the step (zeros for the rest). One loop variable: each one adds
+        """The loop's state before its first step: a TensorArray of rows ([width], or [width, K]
+        side by side), the first holding the weights before the step (zeros for the rest). One loop variable: each one adds
         control-flow ops to every iteration."""
         width = 2 * self.n + self.kept + 4 * self.big
         trail = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
@@ -153,8 +153,9 @@ def _stride(size: int, count: int, width: int) -> int:
 
 
 def _quantile_index(counts, kept, rng, everything: bool):
-    """Where in a row's weights the quantiles' sample is, or None for all of them: each
-    variable's count drawn from its kept entries."""
+    """Where the quantiles' sample is among the variables' kept entries (in the variables'
+    order; Inside maps it into a row), or None for all of them: each variable's count drawn
+    from its kept entries."""
     if everything:
         return None
     starts = np.cumsum([0, *kept[:-1]])
@@ -164,9 +165,9 @@ def _quantile_index(counts, kept, rng, everything: bool):
 
 @tf.function(autograph=False)
 def _row(weights, gradients, marks, strides, k: int, alone: bool):
-    """One step's row: each small variable's weights, then its gradient; each big one's kept
-    steps, then its gradient norm, ‖Δθ‖, ‖θ‖ before and largest |Δθ| (zeros without gradients,
-    before the first step). Flat ([entries], or [entries, K] side by side), reshaping only what
+    """One step's row, in four blocks: the small variables' weights, their gradients, the big
+    ones' kept steps, and each big one's gradient norm, ‖Δθ‖, ‖θ‖ before and largest |Δθ|
+    (zeros without gradients, before the first step). Flat ([entries], or [entries, K] side by side), reshaping only what
     is not: each op costs about 1 µs a step, a reshape as much as a norm (docs/benchmarks.md).
     A function: its ops are traced once, not at every run."""
     shape = [-1] if alone else [-1, k]

@@ -190,6 +190,7 @@ def test_a_big_variables_stride_keeps_its_share_of_the_sample_and_reaches_every_
     assert _stride(1024 * 1024, 1900, 1024) == 551  # the largest that keeps 1,900 (1024² // 1900) is odd
     assert _stride(64 * 96, 2048, 96) == 1  # 3 and 2 share factors with 96: every weight, not a third of the units
     assert _stride(4096, 0, 64) == 4095  # no share: one weight kept at least (4,096 shares a factor)
+    assert _stride(64 * 96, 1536, 96) == 4  # 4, 3 and 2 all share a factor with 96: the largest
     for size in (1025, 4096, 8192, 64 * 96, 1024 * 1024):
         for width in (2, 64, 96, 128, 1024):
             for count in (1, 100, 985, 2048):
@@ -220,6 +221,16 @@ def test_a_big_layer_is_measured_exactly_and_lends_every_sth_step_to_the_quantil
     share = np.bincount(np.searchsorted(np.cumsum([len(k) for k in kept]), index, side="right"), minlength=6)
     np.testing.assert_allclose(share, SAMPLE * np.array(sizes) / sum(sizes), atol=1)
     assert share.sum() == SAMPLE
+
+
+def test_a_sampled_model_without_a_big_variable_takes_its_quantiles_over_its_sample():
+    from lrviz.inside import SAMPLE
+
+    before, after, grads, row, layers, inside = one_step(cfg_of(units=(32, 32, 32)), after=3)
+    assert inside.big == 0 and len(inside.index) == SAMPLE < sum(inside.sizes)  # 2,241 parameters, none over LIMIT
+    steps = np.abs(np.concatenate([(a - b).ravel() for a, b in zip(after, before)]))
+    np.testing.assert_allclose(row[1:3], np.quantile(steps[inside.index], (0.5, 0.9)), rtol=2e-5)
+    assert row[3] == pytest.approx(steps.max(), rel=2e-5)  # the largest over all of them
 
 
 def test_a_big_layers_measures_do_not_depend_on_how_many_steps_a_graph_call_holds(monkeypatch):
