@@ -106,8 +106,8 @@ class Inside:
 
     def begin(self):
         """The loop's state before its first step: a TensorArray of rows ([width], or [width, K]
-        side by side), the first holding the weights before the step (zeros for the rest). One loop variable: each one adds
-        control-flow ops to every iteration."""
+        side by side), the first holding the weights before the step (zeros for the rest). One
+        loop variable: each one adds control-flow ops to every iteration."""
         width = 2 * self.n + self.kept + 4 * self.big
         trail = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
                                element_shape=[width] if self.alone else [width, self.k])
@@ -167,8 +167,9 @@ def _quantile_index(counts, kept, rng, everything: bool):
 def _row(weights, gradients, marks, strides, k: int, alone: bool):
     """One step's row, in four blocks: the small variables' weights, their gradients, the big
     ones' kept steps, and each big one's gradient norm, ‖Δθ‖, ‖θ‖ before and largest |Δθ|
-    (zeros without gradients, before the first step). Flat ([entries], or [entries, K] side by side), reshaping only what
-    is not: each op costs about 1 µs a step, a reshape as much as a norm (docs/benchmarks.md).
+    (zeros without gradients, before the first step). Flat ([entries], or [entries, K] side by
+    side), reshaping only what is not: each op costs about 1 µs a step, a reshape as much as a
+    norm (docs/benchmarks.md).
     A function: its ops are traced once, not at every run."""
     shape = [-1] if alone else [-1, k]
     flat = lambda t: t if t.shape.rank == len(shape) else tf.reshape(t, shape)  # noqa: E731

@@ -46,7 +46,8 @@ def one_step(cfg, after: int = 0):
     return before, after, grads, row, len(model.layers), model.inside
 
 
-@pytest.mark.parametrize("units", [(16, 16), (32, 40)], ids=["small variables", "a big one, all in the sample"])
+@pytest.mark.parametrize("units", [(16, 16), (32, 40)],
+                         ids=["small variables", "a big one, all in the sample"])
 @pytest.mark.parametrize("optimizer", [None, SF], ids=["Adam", "schedule-free AdamW"])
 def test_each_measure_is_numpys_from_the_weights_and_kerass_gradient(optimizer, units):
     before, after, grads, row, layers, inside = one_step(cfg_of(optimizer, units))
