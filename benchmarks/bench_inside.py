@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lrviz import config, train  # noqa: E402  (train first: it sets TensorFlow's threads)
 from lrviz import data as datamod  # noqa: E402
 from lrviz import model as modelmod  # noqa: E402
-from lrviz.inside import row_floats  # noqa: E402
+from lrviz.inside import record_floats  # noqa: E402
 from lrviz.schedules import make  # noqa: E402
 from lrviz.store import Store  # noqa: E402
 from lrviz.worker import StoreSink  # noqa: E402
@@ -111,7 +111,7 @@ def per_call(calls: int, only: str) -> None:
         batch = cfg["training"]["batch_size"]
         steps = config.batches(len(loaded.X_train), batch)
         sizes = [a.size for layer in modelmod.initial_weights(cfg, loaded) for a in layer]
-        chunk = train.chunk_size(sum(sizes), batch, steps, row_floats(sizes))  # as a recording run's, for both
+        chunk = train.chunk_size(sum(sizes), batch, steps, record_floats(sizes))  # as a recording run's, for both
         graphs = {}
         for inside in (False, True):
             built, _ = modelmod.build(cfg, loaded, cls=train.Recorder, jit_compile=False)

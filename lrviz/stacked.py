@@ -32,7 +32,7 @@ from .config import batches
 from .executor import block_key
 from .schedules import keras_learning_rate
 from .inside import WIDTH as INSIDE_WIDTH
-from .inside import Inside, row_floats
+from .inside import Inside, record_floats
 from .train import Ledger, Outcome, Watch, chunk_size, correction_of, forget, view_grid
 
 
@@ -126,8 +126,8 @@ class Stack(keras.Model):
             blk.adam.build(blk.variables)
         self.insides = [Inside([[k, b] for k, b in zip(blk.kernels, blk.biases)], blk.end - blk.start)
                         for blk in self._blocks]
-        self.feed.sample = tf.Variable(tf.zeros([chunk, len(seeds), max(i.sample for i in self.insides)]),
-                                       trainable=False)
+        self.feed.sample = tf.Variable(tf.fill([chunk, len(seeds), max(i.sample for i in self.insides)], np.nan),
+                                       trainable=False)  # each block's sample, NaN-padded to the widest
 
     def losses_of(self, y, pred):
         """Each replica's loss over its batch, as Keras's compiled loss computes one run's."""
@@ -158,7 +158,10 @@ class Stack(keras.Model):
         order = f.order.read_value()
         n = tf.minimum(f.chunk, f.steps_per_epoch - pos)
 
-        def body(i, states):
+        for inside in self.insides:
+            inside.begin()
+
+        def body(i):
             rows = order[:, (pos + i) * f.batch_size:(pos + i + 1) * f.batch_size]
             x, y = tf.gather(f.X, rows), tf.gather(f.y, rows)
             lr = self.rates()
@@ -168,24 +171,18 @@ class Stack(keras.Model):
                 total = tf.reduce_sum(losses)
             grads = dict(zip((v.path for v in self.trainable_variables),
                              tape.gradient(total, self.trainable_variables)))
-            marks = [inside.mark() for inside in self.insides]
             for blk in self._blocks:
                 blk.adam.apply([grads[v.path] for v in blk.variables], blk.variables)
-            states = [inside.step(i, state, [grads[v.path] for v in inside.variables], mark)
-                      for inside, state, mark in zip(self.insides, states, marks)]
+            for blk, inside in zip(self._blocks, self.insides):
+                inside.step(i, [grads[v.path] for v in inside.variables], f.inside, f.sample, first=blk.start)
             size = tf.cast(tf.shape(x)[1], tf.float32)
             f.loss_sum.assign_add(tf.cast(losses, tf.float32) * size)
             f.metric_sum.assign_add(self.metric_sums(y, pred))
             f.count.assign_add(size)
             f.record[i].assign(tf.concat([lr, tf.cast(losses, tf.float32)], axis=0))
-            return i + 1, states
+            return (i + 1,)
 
-        _, states = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), [inside.begin() for inside in self.insides]))
-        measured = [inside.measures(state) for inside, state in zip(self.insides, states)]
-        f.inside[:n].assign(tf.concat([m for m, _ in measured], axis=1))
-        width = f.sample.shape[-1]  # each block's sample, NaN-padded to the widest
-        f.sample[:n].assign(tf.concat([tf.pad(s, [[0, 0], [0, 0], [0, width - s.shape[-1]]], constant_values=np.nan)
-                                       for _, s in measured], axis=1))
+        tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
         return {"steps": n}  # Keras wants some output; the ledgers read the record
 
     def epoch_values(self, logs, metric: str):
@@ -281,8 +278,7 @@ def _run(cfgs, sinks, stops, on_start):
     model = Stack(blocks, modelmod.HEADS[data.task][0])
     model.compile(optimizer=blocks[0][2], jit_compile=False)
     sizes = [sum(k.size + b.size for k, b in w) for w in weights]
-    recorded = sum(row_floats([a.size for layer in w for a in layer]) for w in weights)
-    chunk = chunk_size(max(sizes), batch * len(cfgs), spe, recorded)
+    chunk = chunk_size(max(sizes), batch * len(cfgs), spe, record_floats([max(sizes)], len(weights)))
     model.attach(data, batch, [c["training"]["seed"] for c in cfgs], chunk, data.task)
     ledgers = [Ledger(sink, stop, correction=correction_of(c)) for c, sink, stop in zip(cfgs, sinks, stops)]
     ticks = tf.data.Dataset.from_tensors(0).repeat()

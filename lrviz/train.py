@@ -65,7 +65,7 @@ from .experiments.range_test import Explosion  # noqa: E402
 from .inside import WIDTH as INSIDE_WIDTH  # noqa: E402
 from .inside import Inside, with_quantiles  # noqa: E402
 from .inside import chunk_cap as inside_cap  # noqa: E402
-from .inside import row_floats  # noqa: E402
+from .inside import record_floats  # noqa: E402
 from .schedules import FAMILIES, family_id, params_of  # noqa: E402
 from .store import EPOCH_COLUMNS  # noqa: E402
 
@@ -94,7 +94,8 @@ class Recorder(keras.Sequential):
         """inside: record lrviz.inside's measures at every step (off: only to measure their cost)."""
         self.feed = _Feed(data, batch_size, seed, chunk)
         self.inside = Inside([layer.trainable_variables for layer in self.layers]) if inside else None
-        self.feed.sample = tf.Variable(tf.zeros([chunk, 1, self.inside.sample if inside else 0]), trainable=False)
+        self.feed.sample = tf.Variable(tf.fill([chunk, 1, self.inside.sample if inside else 0], np.nan),
+                                       trainable=False)
         # Variables may not be created inside the graph loop: build everything lazy now.
         x, y = self.feed.X[:1], self.feed.y[:1]
         self.optimizer.build(self.trainable_variables)
@@ -109,7 +110,10 @@ class Recorder(keras.Sequential):
         order = f.order.read_value()  # this epoch's, set by _EpochOrder before its first chunk
         n = tf.minimum(f.chunk, f.steps_per_epoch - pos)
 
-        def body(i, state):
+        if self.inside:
+            self.inside.begin()
+
+        def body(i):
             rows = order[(pos + i) * f.batch_size:(pos + i + 1) * f.batch_size]
             x, y = tf.gather(f.X, rows), tf.gather(f.y, rows)
             lr = tf.cast(opt.learning_rate, tf.float32)
@@ -118,20 +122,15 @@ class Recorder(keras.Sequential):
                 loss = self._compute_loss(x=x, y=y, y_pred=y_pred, training=True)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
             grads = tape.gradient(loss, self.trainable_variables)
-            marks = self.inside.mark() if self.inside else None
             opt.apply(grads, self.trainable_variables)
             self.compute_metrics(x, y, y_pred)
             f.record[i].assign(tf.stack([lr, tf.cast(loss, tf.float32)]))
             if self.inside:
                 by_path = {v.path: g for v, g in zip(self.trainable_variables, grads)}
-                state = self.inside.step(i, state, [by_path[v.path] for v in self.inside.variables], marks)
-            return i + 1, state
+                self.inside.step(i, [by_path[v.path] for v in self.inside.variables], f.inside, f.sample)
+            return (i + 1,)
 
-        _, state = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), self.inside.begin() if self.inside else ()))
-        if self.inside:
-            measured, sample = self.inside.measures(state)
-            f.inside[:n].assign(measured)
-            f.sample[:n].assign(sample)
+        tf.while_loop(lambda i: i < n, body, (tf.constant(0),))
         return self.get_metrics_result()
 
     def epoch_values(self, logs, metric: str):
@@ -212,7 +211,7 @@ def view_grid(data: datamod.Data):
 def chunk_size(params: int, batch_size: int, spe: int, recorded: int = 0) -> int:
     """Batches per graph call: the whole epoch for small models, fewer when a batch is slow, or
     when the call's record of the optimizer's insides (`recorded` floats a step, every replica's:
-    lrviz.inside.row_floats) would outgrow lrviz.inside.MEMORY."""
+    lrviz.inside.record_floats) would outgrow lrviz.inside.MEMORY."""
     step_s = STEP_OVERHEAD_S + 6 * batch_size * params / FLOPS_PER_S
     chunk = max(1, min(spe, int(CHUNK_SECONDS / step_s)))
     return min(chunk, inside_cap(recorded)) if recorded else chunk
@@ -403,7 +402,7 @@ def _model(cfg: dict, data: datamod.Data, inside: bool) -> tuple[Recorder, list,
     weights = modelmod.initial_weights(cfg, data)
     sizes = [a.size for layer in weights for a in layer]
     batch = cfg["training"]["batch_size"]
-    chunk = chunk_size(sum(sizes), batch, batches(len(data.X_train), batch), row_floats(sizes) if inside else 0)
+    chunk = chunk_size(sum(sizes), batch, batches(len(data.X_train), batch), record_floats(sizes) if inside else 0)
     key = (json.dumps({**cfg, "training": {**cfg["training"], "seed": None}}, sort_keys=True),
            data.digest(), inside, chunk)
     model = _kept.get(key)

@@ -13,6 +13,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+if ! command -v "${CXX:-g++}" >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing g++: workers build lrviz's TensorFlow kernel with it (lrviz/kernels.py)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
+  else
+    echo "== no C++ compiler and not root: training fails until one is installed (run: sudo apt-get install g++)"
+  fi
+fi
+
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

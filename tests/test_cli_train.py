@@ -2,6 +2,7 @@
 column names, and says on stderr what it wrote and how the run ended. Real subprocesses."""
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +19,11 @@ TINY = {"schedule": make("ExponentialDecay", initial_learning_rate=0.05, decay_s
         "data": {"n_samples": 200}, "training": {"epochs": 3}}
 
 
-def train(tmp_path, raw, *args):
+def train(tmp_path, raw, *args, env=None):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(raw))
     return subprocess.run([sys.executable, "-m", "lrviz", "train", str(path), *args], cwd=ROOT,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=None if env is None else {**os.environ, **env})
 
 
 def stderr_lines(done):
@@ -89,6 +90,14 @@ def test_a_diverged_run_exits_1_and_says_where(tmp_path):
     assert done.returncode == 1
     assert stderr_lines(done)[-1].startswith("lrviz: run diverged after ")
     assert "loss became" in stderr_lines(done)[-1]
+
+
+def test_a_machine_without_a_cpp_compiler_fails_the_run_and_says_what_to_install(tmp_path):
+    done = train(tmp_path, TINY, env={"CXX": "no-such-compiler", "LRVIZ_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = stderr_lines(done)[-1]
+    assert last.startswith("lrviz: run failed") and "'no-such-compiler' was not found" in last
+    assert "apt-get install g++" in last
 
 
 def test_a_missing_csv_exits_2_with_one_line_naming_the_field(tmp_path):

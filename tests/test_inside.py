@@ -46,12 +46,11 @@ def one_step(cfg, after: int = 0):
     return before, after, grads, row, len(model.layers), model.inside
 
 
-@pytest.mark.parametrize("units", [(16, 16), (32, 40)],
-                         ids=["small variables", "a big one, all in the sample"])
+@pytest.mark.parametrize("units", [(16, 16), (32, 40)], ids=["16-16", "32-40"])
 @pytest.mark.parametrize("optimizer", [None, SF], ids=["Adam", "schedule-free AdamW"])
 def test_each_measure_is_numpys_from_the_weights_and_kerass_gradient(optimizer, units):
     before, after, grads, row, layers, inside = one_step(cfg_of(optimizer, units))
-    assert (inside.big, inside.index) == ((0, None) if units == (16, 16) else (1, None))  # 32 × 40 > LIMIT
+    assert inside.picks == list(range(sum(inside.sizes)))  # 337 and 1,457 parameters: all in the sample
     delta = [a - b for a, b in zip(after, before)]
     steps = np.abs(np.concatenate([d.ravel() for d in delta]))
     grad_norm = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads))
@@ -172,69 +171,42 @@ def test_the_quantiles_are_numpys_and_a_padded_block_leaves_its_padding_out(size
 
 
 def test_a_graph_call_records_no_more_steps_than_its_memory_allows():
-    from lrviz.inside import LIMIT, MEMORY, SAMPLE, chunk_cap, row_floats
+    from lrviz.inside import MEMORY, SAMPLE, WIDTH, chunk_cap, record_floats
 
-    assert row_floats([256, 16]) == 2 * (256 + 16)  # small variables: weights and gradients whole
-    assert row_floats([2 * LIMIT]) == 2 * LIMIT + 4  # a big one: its kept steps at most, four numbers
-    assert row_floats([100 * LIMIT]) == 4 * SAMPLE + 4  # at most four times its share of the sample
-    million = 1_000_000
-    assert train.chunk_size(10, 1, 10_000, million) == chunk_cap(million) == 15
-    assert (chunk_cap(million) + 1) * million * 4 * 4 <= MEMORY  # the floats, copied ~4 times
+    assert record_floats([256, 16]) == WIDTH + 272  # a small model: every parameter in the sample
+    assert record_floats([10 ** 6, 10], k=3) == 3 * (WIDTH + SAMPLE)
+    floats = record_floats([10 ** 6], k=1000)
+    assert train.chunk_size(10, 1, 10_000, floats) == chunk_cap(floats) == 16
+    assert chunk_cap(floats) * floats * 4 * 2 <= MEMORY  # the record and the host's copy
     assert chunk_cap(10 ** 9) == 1  # one step a call, never none
-    assert train.chunk_size(337, 32, 50, 674) == 50  # a small model: the whole epoch
+    assert train.chunk_size(337, 32, 50, record_floats([337])) == 50  # a small model: the whole epoch
 
 
-def test_a_big_variables_stride_keeps_its_share_of_the_sample_and_reaches_every_unit_where_it_can():
-    from lrviz.inside import _stride
+@pytest.mark.parametrize("sizes", [[2 * 64, 64, 64 * 128, 128, 128, 1], [1024 * 1024, 1], [2049]])
+def test_the_sample_takes_each_variables_share_of_sample_parameters(sizes):
+    from lrviz.inside import SAMPLE, _picks
 
-    assert _stride(8192, 1900, 128) == 3  # 4 would keep 2,048 but shares a factor with the row: 3 does not
-    assert _stride(1024 * 1024, 1900, 1024) == 551  # the largest that keeps 1,900 (1024² // 1900) is odd
-    assert _stride(64 * 96, 2048, 96) == 1  # 3 and 2 share factors with 96: every weight, not a third of the units
-    assert _stride(4096, 0, 64) == 4095  # no share: one weight kept at least (4,096 shares a factor)
-    assert _stride(64 * 96, 1536, 96) == 4  # 4, 3 and 2 all share a factor with 96: the largest
-    for size in (1025, 4096, 8192, 64 * 96, 1024 * 1024):
-        for width in (2, 64, 96, 128, 1024):
-            for count in (1, 100, 985, 2048):
-                kept = -(-size // _stride(size, count, width))
-                assert min(count, size) <= kept <= min(4 * count, size)
+    picks = np.asarray(_picks(sizes, np.random.default_rng(0)))
+    assert len(picks) == SAMPLE and (np.diff(picks) > 0).all() and 0 <= picks[0] and picks[-1] < sum(sizes)
+    share = np.bincount(np.searchsorted(np.cumsum(sizes), picks, side="right"), minlength=len(sizes))
+    np.testing.assert_allclose(share, SAMPLE * np.array(sizes) / sum(sizes), atol=1)
 
 
-def test_a_big_layer_is_measured_exactly_and_lends_every_sth_step_to_the_quantiles():
-    from lrviz.inside import LIMIT, SAMPLE, row_floats
-
-    before, after, grads, row, layers, inside = one_step(cfg_of(units=(64, 128), samples=2000), after=30)
-    sizes = [b.size for b in before]
-    assert 2 * inside.n + inside.kept + 4 * inside.big <= row_floats(inside.sizes)
-    assert inside.strides == [None, None, 3, None, None, None]  # 8,192 > LIMIT; 2 divides 128, 3 does not
-    assert [m > LIMIT for m in sizes] == [False, False, True, False, False, False]
+@pytest.mark.parametrize("units", [(64, 128), (32, 32, 32)], ids=["64-128", "32-32-32"])
+def test_a_sampled_model_takes_its_quantiles_over_its_sample_and_every_other_measure_over_all(units):
+    before, after, grads, row, layers, inside = one_step(cfg_of(units=units, samples=2000), after=30)
+    assert inside.sample == 2048 < sum(inside.sizes)  # 8,837 and 2,241 parameters
     delta = [(a - b).astype(np.float64) for a, b in zip(after, before)]
     exact = [np.sqrt(sum((d ** 2).sum() for d in delta[2 * i:2 * i + 2])
                      / sum((b.astype(np.float64) ** 2).sum() for b in before[2 * i:2 * i + 2])) for i in range(layers)]
     np.testing.assert_allclose(row[4:4 + layers], exact, rtol=2e-5)
     np.testing.assert_allclose(row[0], np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads)), rtol=2e-5)
-    assert row[3] == pytest.approx(max(np.abs(d).max() for d in delta), rel=2e-5)
-    # The quantiles' sample: each variable in its share of all the parameters, a big one's from its kept steps.
-    kept = [np.abs(np.ravel(d)[::s or 1]) for d, s in zip(delta, inside.strides)]
-    steps = np.concatenate(kept)
-    index = inside.index
-    np.testing.assert_allclose(row[1:3], np.quantile(steps[index], (0.5, 0.9)), rtol=2e-5)
-    # The quantiles' sample: each variable in its share of all the parameters.
-    share = np.bincount(np.searchsorted(np.cumsum([len(k) for k in kept]), index, side="right"), minlength=6)
-    np.testing.assert_allclose(share, SAMPLE * np.array(sizes) / sum(sizes), atol=1)
-    assert share.sum() == SAMPLE
+    steps = np.abs(np.concatenate([d.ravel() for d in delta]))
+    assert row[3] == pytest.approx(steps.max(), rel=2e-5)
+    np.testing.assert_allclose(row[1:3], np.quantile(steps[inside.picks], (0.5, 0.9)), rtol=2e-5)
 
 
-def test_a_sampled_model_without_a_big_variable_takes_its_quantiles_over_its_sample():
-    from lrviz.inside import SAMPLE
-
-    before, after, grads, row, layers, inside = one_step(cfg_of(units=(32, 32, 32)), after=3)
-    assert inside.big == 0 and len(inside.index) == SAMPLE < sum(inside.sizes)  # 2,241 parameters, none over LIMIT
-    steps = np.abs(np.concatenate([(a - b).ravel() for a, b in zip(after, before)]))
-    np.testing.assert_allclose(row[1:3], np.quantile(steps[inside.index], (0.5, 0.9)), rtol=2e-5)
-    assert row[3] == pytest.approx(steps.max(), rel=2e-5)  # the largest over all of them
-
-
-def test_a_big_layers_measures_do_not_depend_on_how_many_steps_a_graph_call_holds(monkeypatch):
+def test_the_measures_do_not_depend_on_how_many_steps_a_graph_call_holds(monkeypatch):
     cfg = cfg_of(units=(64, 128), samples=400)  # 10 steps an epoch, 2 epochs
     alone = rows_of(cfg)  # the whole epoch in one call: each step measured from the one before it
     monkeypatch.setattr(train, "chunk_size", lambda *args: 1)  # each step the first of its call
@@ -243,28 +215,134 @@ def test_a_big_layers_measures_do_not_depend_on_how_many_steps_a_graph_call_hold
         np.testing.assert_allclose(alone[column], single[column], rtol=1e-4, err_msg=column)
 
 
-def test_a_big_variables_largest_step_counts_though_it_is_not_among_the_kept_steps():
+# ---- the kernel itself, driven by hand ----
+
+def by_hand(shape=(64, 128), k=None, seed=0):
+    """(an Inside over a kernel and a bias, their values as float64, a record and a sample for
+    three steps), its weights kept by begin()."""
     import keras
     import tensorflow as tf
 
-    from lrviz.inside import Inside
+    from lrviz.inside import WIDTH, Inside
 
-    rng = np.random.default_rng(0)
-    kernel = keras.Variable(rng.normal(size=(64, 128)).astype(np.float32))
-    bias = keras.Variable(rng.normal(size=128).astype(np.float32))
-    inside = Inside([[kernel, bias]])
-    assert inside.strides == [3, None]
-    before = [kernel.numpy().astype(np.float64), bias.numpy().astype(np.float64)]
-    state, marks = inside.begin(), inside.mark()
+    rng = np.random.default_rng(seed)
+    extra = () if k is None else (k,)
+    kernel = keras.Variable(rng.normal(size=(*shape, *extra)).astype(np.float32))
+    bias = keras.Variable(rng.normal(size=(shape[1], *extra)).astype(np.float32))
+    inside = Inside([[kernel, bias]], k)
+    replicas = inside.k
+    record = tf.Variable(tf.fill([3, replicas, WIDTH], np.nan))
+    sample = tf.Variable(tf.fill([3, replicas, inside.sample + 5], -1.0))  # 5 beyond this block's sample
+    inside.begin()
+    return inside, [kernel.numpy().astype(np.float64), bias.numpy().astype(np.float64)], record, sample
+
+
+def test_a_steps_largest_change_counts_though_it_is_not_in_the_sample():
+    import tensorflow as tf
+
+    inside, before, record, sample = by_hand()
+    kernel, bias = inside.variables
+    rng = np.random.default_rng(1)
     step = rng.normal(scale=1e-3, size=(64, 128)).astype(np.float32)
-    step[0, 1] = 0.5  # the largest step, at a weight the row does not keep (flat index 1)
+    missing = next(i for i in range(64 * 128) if i not in set(inside.picks))
+    step.flat[missing] = 0.5
     kernel.assign(kernel.numpy() + step)
     bias.assign(bias.numpy() - np.float32(1e-3))
     grads = [rng.normal(size=(64, 128)).astype(np.float32), np.ones(128, np.float32)]
-    state = inside.step(0, state, [tf.constant(g) for g in grads], marks)
-    measured = inside.measures(state)[0].numpy()[0, 0]
+    inside.step(tf.constant(1), [tf.constant(g) for g in grads], record, sample)
+    row = record.numpy()[1, 0]
     delta = [kernel.numpy() - before[0], bias.numpy() - before[1]]
-    np.testing.assert_allclose(measured[0], np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads)), rtol=1e-6)
-    assert measured[3] == pytest.approx(0.5, rel=1e-6)
+    np.testing.assert_allclose(row[0], np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads)), rtol=1e-6)
+    assert np.isnan(row[1:3]).all() and row[3] == pytest.approx(0.5, rel=1e-6)
     ratio = np.sqrt(sum((d ** 2).sum() for d in delta) / sum((b ** 2).sum() for b in before))
-    assert measured[4] == pytest.approx(ratio, rel=1e-5)
+    assert row[4] == pytest.approx(ratio, rel=1e-5) and np.isnan(row[5:]).all()
+    got = sample.numpy()[1, 0]
+    np.testing.assert_allclose(got[:inside.sample], np.abs(np.concatenate([d.ravel() for d in delta]))[inside.picks],
+                               rtol=1e-6)
+    assert np.isnan(got[inside.sample:]).all()  # the padding to a wider block's sample
+    assert np.isnan(record.numpy()[[0, 2]]).all() and (sample.numpy()[[0, 2]] == -1).all()  # only row 1 written
+
+
+def test_side_by_side_each_replica_is_measured_on_its_own_and_written_at_its_place():
+    import tensorflow as tf
+
+    from lrviz.inside import WIDTH
+
+    inside, before, _, _ = by_hand(shape=(8, 4), k=3)
+    kernel, bias = inside.variables
+    kernel.assign(kernel.numpy() * np.float32(1.01))
+    bias.assign(bias.numpy() + np.float32(0.02) * np.arange(3, dtype=np.float32))  # replica r: +0.02 r
+    record = tf.Variable(tf.fill([2, 5, WIDTH], np.nan))  # replicas 1-3 are this block's
+    sample = tf.Variable(tf.fill([2, 5, inside.sample], -1.0))
+    grads = [tf.ones([8, 4, 3]), tf.zeros([4, 3])]
+    inside.step(tf.constant(0), grads, record, sample, first=1)
+    for r in range(3):
+        delta = [kernel.numpy()[..., r] - before[0][..., r], bias.numpy()[..., r] - before[1][..., r]]
+        ratio = np.sqrt(sum((d ** 2).sum() for d in delta) / sum((b[..., r] ** 2).sum() for b in before))
+        row = record.numpy()[0, 1 + r]
+        assert row[0] == pytest.approx(np.sqrt(32), rel=1e-6) and row[4] == pytest.approx(ratio, rel=1e-5)
+        assert row[3] == pytest.approx(max(np.abs(d).max() for d in delta), rel=1e-6)
+        np.testing.assert_allclose(sample.numpy()[0, 1 + r], np.abs(np.concatenate([d.ravel() for d in delta])),
+                                   rtol=1e-5)
+    assert np.isnan(record.numpy()[0, [0, 4]]).all() and (sample.numpy()[0, [0, 4]] == -1).all()
+
+
+def test_an_update_that_is_not_finite_makes_the_largest_step_nan():
+    import tensorflow as tf
+
+    inside, _, record, sample = by_hand(shape=(4, 4))
+    kernel, _ = inside.variables
+    kernel.assign(np.full((4, 4), np.nan, np.float32))
+    inside.step(tf.constant(0), [tf.zeros([4, 4]), tf.zeros([4])], record, sample)
+    assert np.isnan(record.numpy()[0, 0, 3])
+
+
+def test_the_host_keeps_what_it_read_though_the_next_step_writes_the_record():
+    import tensorflow as tf
+
+    inside, _, record, sample = by_hand(shape=(4, 4))
+    grads = [tf.zeros([4, 4]), tf.zeros([4])]
+    inside.step(tf.constant(0), grads, record, sample)
+    read = record.value()  # a tensor sharing the variable's buffer
+    first = read.numpy().copy()
+    inside.variables[1].assign(np.ones(4, np.float32))
+    inside.step(tf.constant(0), grads, record, sample)
+    np.testing.assert_array_equal(read.numpy(), first)
+    assert not np.array_equal(record.numpy(), first, equal_nan=True)
+
+
+def test_a_step_outside_the_record_is_refused_with_the_shapes():
+    import tensorflow as tf
+
+    inside, _, record, sample = by_hand(shape=(4, 4))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"no room for step 3"):
+        inside.step(tf.constant(3), [tf.zeros([4, 4]), tf.zeros([4])], record, sample)
+
+
+def test_a_missing_compiler_is_named_in_the_error(monkeypatch, tmp_path):
+    from lrviz import kernels
+
+    monkeypatch.setenv("LRVIZ_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    with pytest.raises(kernels.BuildError, match="'no-such-compiler' was not found.*apt-get install g\\+\\+"):
+        kernels.built()
+    assert not list(tmp_path.iterdir())  # nothing half-built left behind
+
+
+def test_the_kernel_is_built_once_into_the_cache_and_then_reused(monkeypatch, tmp_path):
+    from lrviz import kernels
+
+    monkeypatch.setenv("LRVIZ_CACHE", str(tmp_path))
+    path = kernels.built()
+    assert path.parent == tmp_path and path.suffix == ".so" and list(tmp_path.iterdir()) == [path]
+    stamp = path.stat().st_mtime_ns
+    assert kernels.built() == path and path.stat().st_mtime_ns == stamp
+
+
+def test_a_cache_folder_that_cannot_be_made_is_named_in_the_error(monkeypatch, tmp_path):
+    from lrviz import kernels
+
+    (tmp_path / "a file").write_text("")
+    monkeypatch.setenv("LRVIZ_CACHE", str(tmp_path / "a file" / "cache"))
+    with pytest.raises(kernels.BuildError, match=r"a file/cache, which cannot be made .*LRVIZ_CACHE"):
+        kernels.built()
