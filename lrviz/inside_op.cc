@@ -35,7 +35,10 @@ REGISTER_OP("LrvizInside")
     .Attr("quantiles: int >= 0")       // columns after the gradient norm left for the host
     .Attr("picks: list(int)")          // the quantiles' sample: sorted indices into one replica's parameters
     .SetIsStateful()
-    .SetShapeFn(shape_inference::NoOutputs);
+    .SetShapeFn([](shape_inference::InferenceContext* c) {
+      shape_inference::ShapeHandle scalar;
+      return c->WithRank(c->input(0), 0, &scalar);
+    });
 
 // Writes into a variable's own buffer: the host may still hold the one it read last.
 Status Exclusive(OpKernelContext* ctx, Var* var, float** data) {
@@ -52,10 +55,13 @@ Status Exclusive(OpKernelContext* ctx, Var* var, float** data) {
 }
 
 // One variable of a model alone: Δθ = w - p, sums of squares in SIMD lanes a block at a time,
-// into doubles; p then holds w. Built for AVX2 too, chosen at load time where the CPU has it.
-__attribute__((target_clones("avx2", "default"))) void Alone(const float* w, const float* g, float* p, int64_t m,
-                                                             double* dd, double* ww, double* gg, float* most,
-                                                             bool* nan) {
+// into doubles; p then holds w. On x86-64 Linux built for AVX2 too, chosen at load time where
+// the CPU has it.
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void Alone(const float* w, const float* g, float* p, int64_t m, double* dd, double* ww, double* gg, float* most,
+           bool* nan) {
   float largest = 0.0f;
   int bad = 0;
   for (int64_t b = 0; b < m; b += 1024) {
@@ -89,29 +95,55 @@ class LrvizInsideOp : public OpKernel {
     OP_REQUIRES_OK(c, c->GetAttr("first", &first_));
     OP_REQUIRES_OK(c, c->GetAttr("quantiles", &quantiles_));
     OP_REQUIRES_OK(c, c->GetAttr("picks", &picks_));
-    OP_REQUIRES(c, static_cast<int>(layer_.size()) == n_, errors::InvalidArgument("one layer for each variable"));
+    OP_REQUIRES(c, static_cast<int>(layer_.size()) == n_ && *std::min_element(layer_.begin(), layer_.end()) >= 0,
+                errors::InvalidArgument("LrvizInside: layer needs one index >= 0 for each variable"));
+    OP_REQUIRES(c, std::is_sorted(picks_.begin(), picks_.end()) &&
+                       std::adjacent_find(picks_.begin(), picks_.end()) == picks_.end() &&
+                       (picks_.empty() || picks_.front() >= 0),
+                errors::InvalidArgument("LrvizInside: picks must be distinct indices >= 0, in order"));
     for (int l : layer_) layers_ = std::max(layers_, l + 1);
   }
 
   void Compute(OpKernelContext* ctx) override {
+    OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(ctx->input(0).shape()),
+                errors::InvalidArgument("LrvizInside: step must be a scalar, not ",
+                                        ctx->input(0).shape().DebugString()));
     const int64_t k = k_, step = ctx->input(0).scalar<int32>()();
+    for (int a = 0; a < n_ + 3; ++a)  // a variable locked twice would wait for itself
+      for (int b = std::max(a + 1, n_); b < n_ + 3; ++b) {
+        const ResourceHandle &x = HandleFromInput(ctx, 1 + (a < n_ ? a : n_ + a)),
+                             &y = HandleFromInput(ctx, 1 + n_ + b);
+        OP_REQUIRES(ctx, x.name() != y.name() || x.container() != y.container(),
+                    errors::InvalidArgument("LrvizInside: before, record and sample must be variables of their own"));
+      }
     core::RefCountPtr<Var> before, record, sample;
     OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 1 + 2 * n_), &before));
     OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 2 + 2 * n_), &record));
     OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 3 + 2 * n_), &sample));
     mutex_lock before_lock(*before->mu()), record_lock(*record->mu()), sample_lock(*sample->mu());
     const TensorShape rs = record->tensor()->shape(), ss = sample->tensor()->shape();
-    const int64_t width = rs.dims() == 3 ? rs.dim_size(2) : 0, room = ss.dims() == 3 ? ss.dim_size(2) : 0;
-    OP_REQUIRES(ctx, width >= 2 + quantiles_ + layers_ && room >= static_cast<int64_t>(picks_.size()) &&
-                         ss.dims() == 3 && 0 <= step && step < rs.dim_size(0) && step < ss.dim_size(0) &&
-                         first_ + k <= rs.dim_size(1) && first_ + k <= ss.dim_size(1),
+    OP_REQUIRES(ctx, rs.dims() == 3 && ss.dims() == 3 && rs.dim_size(0) == ss.dim_size(0) &&
+                         rs.dim_size(1) == ss.dim_size(1),
+                errors::InvalidArgument("LrvizInside: the record ", rs.DebugString(), " and the sample ",
+                                        ss.DebugString(), " must be [steps, replicas, ...] alike"));
+    const int64_t width = rs.dim_size(2), room = ss.dim_size(2);
+    OP_REQUIRES(ctx, 0 <= step && step < rs.dim_size(0),
+                errors::InvalidArgument("LrvizInside: the record ", rs.DebugString(), " has no room for step ", step));
+    OP_REQUIRES(ctx, first_ + k <= rs.dim_size(1),
+                errors::InvalidArgument("LrvizInside: the record ", rs.DebugString(), " has no replicas ", first_,
+                                        " to ", first_ + k - 1));
+    OP_REQUIRES(ctx, width >= 2 + quantiles_ + layers_ && room >= static_cast<int64_t>(picks_.size()),
                 errors::InvalidArgument("LrvizInside: the record ", rs.DebugString(), " or the sample ",
-                                        ss.DebugString(), " has no room for step ", step));
+                                        ss.DebugString(), " is too narrow for ", layers_, " layers and ",
+                                        picks_.size(), " picks"));
     float *prev, *rows, *kept;
     OP_REQUIRES_OK(ctx, Exclusive(ctx, before.get(), &prev));
     OP_REQUIRES_OK(ctx, Exclusive(ctx, record.get(), &rows));
     OP_REQUIRES_OK(ctx, Exclusive(ctx, sample.get(), &kept));
     const int64_t params = before->tensor()->NumElements() / k;
+    OP_REQUIRES(ctx, picks_.empty() || picks_.back() < params,
+                errors::InvalidArgument("LrvizInside: pick ", picks_.empty() ? 0 : picks_.back(),
+                                        " is beyond the model's ", params, " parameters"));
     std::vector<double> dd(layers_ * k, 0.0), ww(layers_ * k, 0.0), gg(k, 0.0);
     std::vector<float> most(k, 0.0f);
     std::vector<char> nan(k, 0);

@@ -54,6 +54,11 @@ try:  # small models run fastest on one thread, and workers share the cores side
     tf.config.threading.set_inter_op_parallelism_threads(1)
 except RuntimeError:
     pass  # TensorFlow already ran something in this process: keep its threads
+try:  # the models are small, and lrviz's kernel (lrviz.kernels) runs on the CPU alone
+    with quiet_stderr():  # looking for GPUs logs CUDA's failure to start where there is none
+        tf.config.set_visible_devices([], "GPU")
+except RuntimeError:
+    pass  # TensorFlow already placed something
 
 from . import adam  # noqa: E402
 from . import data as datamod  # noqa: E402

@@ -154,6 +154,21 @@ def test_a_bad_config_is_refused_at_submit(engine):
         engine.submit({"schedule": make("constant"), "optimizer": {"lr": 0.1}})
 
 
+def test_without_a_cpp_compiler_the_worker_lives_and_each_run_fails_saying_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    monkeypatch.setenv("LRVIZ_CACHE", str(tmp_path / "cache"))  # spawned workers take the environment as it is now
+    eng = Pool(tmp_path, max_workers=1)
+    try:
+        assert eng.wait_ready()
+        run_id = eng.submit(SHORT)
+        wait_for(lambda: finished(eng, run_id))
+        done = eng.progress(run_id)
+        assert done.status == "failed" and "'no-such-compiler' was not found" in done.error
+        assert "apt-get install g++" in done.error and len(eng.workers()) == 1
+    finally:
+        eng.shutdown()
+
+
 def test_a_delayed_engine_starts_no_worker_before_its_delay_but_at_once_on_submit(tmp_path):
     eng = Pool(tmp_path, max_workers=1, warm_after=3600)
     try:

@@ -89,7 +89,7 @@ def test_the_bias_correction_is_the_optimizers_formula_at_each_step(optimizer):
 def test_a_replica_side_by_side_records_what_its_run_alone_records():
     cfgs = [cfg_of(seed=s) for s in (0, 1)] + [cfg_of(units=(8, 4, 4), seed=2)] + \
         [cfg_of(units=(64, 128), seed=s) for s in (3, 4)] + \
-        [cfg_of({"amsgrad": True}, units=(64, 128), seed=5)]  # strided layers: two replicas, and one alone
+        [cfg_of({"amsgrad": True}, units=(64, 128), seed=5)]  # sampled blocks: two replicas, and one alone
     got = [[] for _ in cfgs]
     stacked.run(cfgs, [lambda s, e, k=k: got[k].extend(s) for k in range(len(cfgs))], [None] * len(cfgs))
     for cfg, rows in zip(cfgs, got):
@@ -274,27 +274,33 @@ def test_side_by_side_each_replica_is_measured_on_its_own_and_written_at_its_pla
     bias.assign(bias.numpy() + np.float32(0.02) * np.arange(3, dtype=np.float32))  # replica r: +0.02 r
     record = tf.Variable(tf.fill([2, 5, WIDTH], np.nan))  # replicas 1-3 are this block's
     sample = tf.Variable(tf.fill([2, 5, inside.sample], -1.0))
-    grads = [tf.ones([8, 4, 3]), tf.zeros([4, 3])]
-    inside.step(tf.constant(0), grads, record, sample, first=1)
+    grads = [np.random.default_rng(2).normal(size=s).astype(np.float32) for s in ((8, 4, 3), (4, 3))]
+    inside.step(tf.constant(0), [tf.constant(g) for g in grads], record, sample, first=1)
     for r in range(3):
         delta = [kernel.numpy()[..., r] - before[0][..., r], bias.numpy()[..., r] - before[1][..., r]]
         ratio = np.sqrt(sum((d ** 2).sum() for d in delta) / sum((b[..., r] ** 2).sum() for b in before))
+        grad_norm = np.sqrt(sum((g[..., r].astype(np.float64) ** 2).sum() for g in grads))
         row = record.numpy()[0, 1 + r]
-        assert row[0] == pytest.approx(np.sqrt(32), rel=1e-6) and row[4] == pytest.approx(ratio, rel=1e-5)
+        assert row[0] == pytest.approx(grad_norm, rel=1e-6) and row[4] == pytest.approx(ratio, rel=1e-5)
         assert row[3] == pytest.approx(max(np.abs(d).max() for d in delta), rel=1e-6)
         np.testing.assert_allclose(sample.numpy()[0, 1 + r], np.abs(np.concatenate([d.ravel() for d in delta])),
                                    rtol=1e-5)
     assert np.isnan(record.numpy()[0, [0, 4]]).all() and (sample.numpy()[0, [0, 4]] == -1).all()
 
 
-def test_an_update_that_is_not_finite_makes_the_largest_step_nan():
+@pytest.mark.parametrize("k", [None, 2], ids=["alone", "side by side"])
+def test_an_update_that_is_not_finite_makes_the_largest_step_nan(k):
     import tensorflow as tf
 
-    inside, _, record, sample = by_hand(shape=(4, 4))
+    inside, _, record, sample = by_hand(shape=(40, 40), k=k)  # more than one block of the sums
     kernel, _ = inside.variables
-    kernel.assign(np.full((4, 4), np.nan, np.float32))
-    inside.step(tf.constant(0), [tf.zeros([4, 4]), tf.zeros([4])], record, sample)
-    assert np.isnan(record.numpy()[0, 0, 3])
+    value = kernel.numpy()
+    value[(-1,) * value.ndim] = np.nan  # the last replica's last weight, among finite ones
+    kernel.assign(value + np.float32(1e-3))
+    extra = () if k is None else (k,)
+    inside.step(tf.constant(0), [tf.zeros([40, 40, *extra]), tf.zeros([40, *extra])], record, sample)
+    largest = record.numpy()[0, :, 3]
+    assert np.isnan(largest[-1]) and (k is None or largest[0] == pytest.approx(1e-3, rel=1e-2))
 
 
 def test_the_host_keeps_what_it_read_though_the_next_step_writes_the_record():
@@ -315,8 +321,25 @@ def test_a_step_outside_the_record_is_refused_with_the_shapes():
     import tensorflow as tf
 
     inside, _, record, sample = by_hand(shape=(4, 4))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"no room for step 3"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"record \[3,1,13\] has no room for step 3"):
         inside.step(tf.constant(3), [tf.zeros([4, 4]), tf.zeros([4])], record, sample)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"has no replicas 2 to 2"):
+        inside.step(tf.constant(0), [tf.zeros([4, 4]), tf.zeros([4])], record, sample, first=2)
+
+
+def test_the_op_refuses_what_would_read_astray_or_lock_a_variable_twice():
+    import tensorflow as tf
+
+    inside, _, record, sample = by_hand(shape=(4, 4))
+    grads = [tf.zeros([4, 4]), tf.zeros([4])]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="variables of their own"):
+        inside.step(tf.constant(0), grads, record, record)
+    inside.picks = [3, 1]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="picks must be distinct indices >= 0, in order"):
+        inside.step(tf.constant(0), grads, record, sample)
+    inside.picks = [0, 20]  # 20 parameters: 0 to 19
+    with pytest.raises(tf.errors.InvalidArgumentError, match="pick 20 is beyond the model's 20 parameters"):
+        inside.step(tf.constant(0), grads, record, sample)
 
 
 def test_a_missing_compiler_is_named_in_the_error(monkeypatch, tmp_path):
@@ -326,7 +349,7 @@ def test_a_missing_compiler_is_named_in_the_error(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", "no-such-compiler")
     with pytest.raises(kernels.BuildError, match="'no-such-compiler' was not found.*apt-get install g\\+\\+"):
         kernels.built()
-    assert not list(tmp_path.iterdir())  # nothing half-built left behind
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]  # nothing half-built left behind
 
 
 def test_the_kernel_is_built_once_into_the_cache_and_then_reused(monkeypatch, tmp_path):
@@ -334,7 +357,7 @@ def test_the_kernel_is_built_once_into_the_cache_and_then_reused(monkeypatch, tm
 
     monkeypatch.setenv("LRVIZ_CACHE", str(tmp_path))
     path = kernels.built()
-    assert path.parent == tmp_path and path.suffix == ".so" and list(tmp_path.iterdir()) == [path]
+    assert path.parent == tmp_path and path.suffix == ".so" and sorted(tmp_path.iterdir()) == [tmp_path / ".lock", path]
     stamp = path.stat().st_mtime_ns
     assert kernels.built() == path and path.stat().st_mtime_ns == stamp
 
@@ -346,3 +369,31 @@ def test_a_cache_folder_that_cannot_be_made_is_named_in_the_error(monkeypatch, t
     monkeypatch.setenv("LRVIZ_CACHE", str(tmp_path / "a file" / "cache"))
     with pytest.raises(kernels.BuildError, match=r"a file/cache, which cannot be made .*LRVIZ_CACHE"):
         kernels.built()
+
+
+def test_a_cache_that_others_may_write_is_refused(monkeypatch, tmp_path):
+    from lrviz import kernels
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o777)
+    monkeypatch.setenv("LRVIZ_CACHE", str(folder))
+    with pytest.raises(kernels.BuildError, match="others may write it, so lrviz will not load its kernel"):
+        kernels.built()
+
+
+def test_workers_that_start_together_build_the_kernel_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    log, cxx = tmp_path / "builds", tmp_path / "cxx"
+    cxx.write_text(f'#!/bin/sh\necho built >> "{log}"\nexec g++ "$@"\n')
+    cxx.chmod(0o755)
+    env = {**os.environ, "CXX": str(cxx), "LRVIZ_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = "from lrviz import kernels; kernels.inside_op(); print(kernels.built())"
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    paths = [p.communicate(timeout=240)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0] and paths[0] == paths[1]
+    assert log.read_text().splitlines() == ["built"]
