@@ -155,6 +155,9 @@ class LrvizInsideOp : public OpKernel {
       OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 1 + j), &var));
       tf_shared_lock var_lock(*var->mu());
       const Tensor &wt = *var->tensor(), &gt = ctx->input(1 + n_ + j);
+      OP_REQUIRES(ctx, k == 1 || (wt.dims() >= 1 && wt.dim_size(wt.dims() - 1) == k),
+                  errors::InvalidArgument("LrvizInside: variable ", j, " ", wt.shape().DebugString(),
+                                          " does not hold its ", k, " replicas on its last axis"));
       const int64_t m = wt.NumElements() / k;
       OP_REQUIRES(ctx, wt.dtype() == DT_FLOAT && wt.shape() == gt.shape() && start + m <= params,
                   errors::InvalidArgument("LrvizInside: variable ", j, " ", wt.shape().DebugString(),

@@ -3,7 +3,7 @@ is installed and kept in a cache folder ($LRVIZ_CACHE, else ~/.cache/lrviz), key
 source, TensorFlow's version and the flags: about 2 s once, then a load in milliseconds.
 Workers that start together take turns on a lock: the first builds, the others find its file.
 A library is loaded only from a folder and a file that this user owns and no one else may
-write: a library runs as code in every worker."""
+write (any other is built anew): a library runs as code in every worker."""
 from __future__ import annotations
 
 import fcntl
@@ -42,37 +42,42 @@ def inside_op():
 
 def built() -> Path:
     """The compiled library's path: from the cache, or compiled now."""
-    compiler = shlex.split(os.environ.get("CXX") or "g++")
+    compiler = shlex.split(os.environ.get("CXX") or "") or ["g++"]
     flags = [*FLAGS, *tf.sysconfig.get_compile_flags()]
     key = hashlib.sha256("\0".join([SOURCE.read_text(), tf.__version__, tf.sysconfig.get_lib(), *compiler,
                                     platform.machine(), *flags]).encode()).hexdigest()[:16]
     folder = _cache()
     target = folder / f"inside_op-{key}.so"
-    with open(folder / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
-        if not target.exists():
-            _build(compiler, flags, folder, target)
-    _own(target)
+    if _trusted(target):  # a cache that cannot be written still serves what it holds
+        return target
+    try:
+        with open(folder / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
+            if not _trusted(target):
+                target.unlink(missing_ok=True)  # another's, or one others could have written: built anew
+                _build(compiler, flags, folder, target)
+    except OSError as exc:
+        raise BuildError(f"lrviz keeps its TensorFlow kernel in {folder}, which cannot be written "
+                         f"({exc.strerror}): name a folder this user may write in $LRVIZ_CACHE") from None
     return target
 
 
 def _build(compiler: list[str], flags: list[str], folder: Path, target: Path) -> None:
-    try:
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            out = Path(tmp) / target.name
-            command = [*compiler, str(SOURCE), "-o", str(out), *flags, *tf.sysconfig.get_link_flags()]
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        out = Path(tmp) / target.name
+        command = [*compiler, str(SOURCE), "-o", str(out), *flags, *tf.sysconfig.get_link_flags()]
+        try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-            if done.returncode:
-                raise BuildError(f"building {SOURCE.name} failed ({shlex.join(command)}):\n{done.stderr[-3000:]}")
-            os.replace(out, target)
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"building {SOURCE.name} took over 600 s: is the machine out of memory?") from None
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError) and exc.filename == compiler[0]:
-            raise BuildError(f"lrviz builds a TensorFlow kernel with a C++ compiler, and {compiler[0]!r} was not "
-                             "found: install one (Debian: apt-get install g++) or name it in $CXX") from None
-        raise BuildError(f"lrviz keeps its TensorFlow kernel in {folder}, which cannot be written "
-                         f"({exc.strerror}): name a folder this user may write in $LRVIZ_CACHE") from None
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"building {SOURCE.name} took over 600 s: is the machine out of memory?") from None
+        except OSError as exc:  # not found, not executable
+            raise BuildError(f"lrviz builds a TensorFlow kernel with a C++ compiler, and {compiler[0]!r} cannot "
+                             f"run ({exc.strerror}): install one (Debian: apt-get install g++) or name it in $CXX"
+                             ) from None
+        if done.returncode:
+            raise BuildError(f"building {SOURCE.name} failed ({shlex.join(command)}):\n{done.stderr[-3000:]}")
+        out.chmod(0o755)  # the linker follows the umask, which may let the group write
+        os.replace(out, target)
 
 
 def _cache() -> Path:
@@ -80,15 +85,22 @@ def _cache() -> Path:
     folder = Path(os.environ.get("LRVIZ_CACHE") or Path.home() / ".cache" / "lrviz")
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+        if info.st_uid == os.getuid() and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            folder.chmod(0o700)  # ours: what others may have put there is not loaded (_trusted)
     except OSError as exc:
         raise BuildError(f"lrviz keeps its TensorFlow kernel in {folder}, which cannot be made ({exc.strerror}): "
                          "name a folder this user may write in $LRVIZ_CACHE") from None
-    _own(folder)
+    if folder.stat().st_uid != os.getuid():
+        raise BuildError(f"{folder} belongs to another user, so lrviz will not load its kernel from there: "
+                         "name a folder of your own in $LRVIZ_CACHE")
     return folder
 
 
-def _own(path: Path) -> None:
-    info = path.stat()
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise BuildError(f"{path} belongs to another user or others may write it, so lrviz will not load its "
-                         "kernel from there: name a folder of your own in $LRVIZ_CACHE")
+def _trusted(path: Path) -> bool:
+    """A file of this user's that no one else may write."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)

@@ -96,7 +96,7 @@ def test_a_machine_without_a_cpp_compiler_fails_the_run_and_says_what_to_install
     done = train(tmp_path, TINY, env={"CXX": "no-such-compiler", "LRVIZ_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = stderr_lines(done)[-1]
-    assert last.startswith("lrviz: run failed") and "'no-such-compiler' was not found" in last
+    assert last.startswith("lrviz: run failed") and "'no-such-compiler' cannot run" in last
     assert "apt-get install g++" in last
 
 

@@ -1,6 +1,8 @@
 """Inside the optimizer at every step (lrviz.inside): each recorded measure against the same
 thing computed in NumPy from the weights before and after the step and from Keras's own
 gradient, for Adam and schedule-free AdamW, for a run alone and side by side."""
+import os
+
 import numpy as np
 import pytest
 
@@ -327,6 +329,7 @@ def test_a_step_outside_the_record_is_refused_with_the_shapes():
         inside.step(tf.constant(0), [tf.zeros([4, 4]), tf.zeros([4])], record, sample, first=2)
 
 
+@pytest.mark.timeout(120)  # a variable locked twice would hang
 def test_the_op_refuses_what_would_read_astray_or_lock_a_variable_twice():
     import tensorflow as tf
 
@@ -334,6 +337,10 @@ def test_the_op_refuses_what_would_read_astray_or_lock_a_variable_twice():
     grads = [tf.zeros([4, 4]), tf.zeros([4])]
     with pytest.raises(tf.errors.InvalidArgumentError, match="variables of their own"):
         inside.step(tf.constant(0), grads, record, record)
+    kept, inside.before = inside.before, inside.variables[1]  # the bias as the weights kept: locked twice
+    with pytest.raises(tf.errors.InvalidArgumentError, match="variables of their own"):
+        inside.step(tf.constant(0), grads, record, sample)
+    inside.before = kept
     inside.picks = [3, 1]
     with pytest.raises(tf.errors.InvalidArgumentError, match="picks must be distinct indices >= 0, in order"):
         inside.step(tf.constant(0), grads, record, sample)
@@ -347,7 +354,7 @@ def test_a_missing_compiler_is_named_in_the_error(monkeypatch, tmp_path):
 
     monkeypatch.setenv("LRVIZ_CACHE", str(tmp_path))
     monkeypatch.setenv("CXX", "no-such-compiler")
-    with pytest.raises(kernels.BuildError, match="'no-such-compiler' was not found.*apt-get install g\\+\\+"):
+    with pytest.raises(kernels.BuildError, match="'no-such-compiler' cannot run.*apt-get install g\\+\\+"):
         kernels.built()
     assert [p.name for p in tmp_path.iterdir()] == [".lock"]  # nothing half-built left behind
 
@@ -371,24 +378,44 @@ def test_a_cache_folder_that_cannot_be_made_is_named_in_the_error(monkeypatch, t
         kernels.built()
 
 
-def test_a_cache_that_others_may_write_is_refused(monkeypatch, tmp_path):
+def test_a_library_others_could_have_written_is_built_anew_and_none_follows_the_umask(monkeypatch, tmp_path):
+    import os
+
     from lrviz import kernels
 
     folder = tmp_path / "cache"
     folder.mkdir()
     folder.chmod(0o777)
     monkeypatch.setenv("LRVIZ_CACHE", str(folder))
-    with pytest.raises(kernels.BuildError, match="others may write it, so lrviz will not load its kernel"):
+    old = os.umask(0o002)  # the group may write what is made: Ubuntu's default for users
+    try:
+        path = kernels.built()
+    finally:
+        os.umask(old)
+    assert folder.stat().st_mode & 0o777 == 0o700 and path.stat().st_mode & 0o777 == 0o755
+    path.write_bytes(b"planted")
+    path.chmod(0o777)
+    assert kernels.built() == path and path.read_bytes()[:4] == b"\x7fELF" and path.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a folder to another user needs root")
+def test_a_cache_folder_of_another_users_is_refused(monkeypatch, tmp_path):
+    from lrviz import kernels
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    os.chown(folder, 65534, 65534)  # nobody's
+    monkeypatch.setenv("LRVIZ_CACHE", str(folder))
+    with pytest.raises(kernels.BuildError, match="belongs to another user"):
         kernels.built()
 
 
 def test_workers_that_start_together_build_the_kernel_once(tmp_path):
-    import os
     import subprocess
     import sys
 
     log, cxx = tmp_path / "builds", tmp_path / "cxx"
-    cxx.write_text(f'#!/bin/sh\necho built >> "{log}"\nexec g++ "$@"\n')
+    cxx.write_text(f'#!/bin/sh\necho built >> "{log}"\nsleep 3\nexec g++ "$@"\n')  # wide enough to overlap
     cxx.chmod(0o755)
     env = {**os.environ, "CXX": str(cxx), "LRVIZ_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     code = "from lrviz import kernels; kernels.inside_op(); print(kernels.built())"
